@@ -1,0 +1,29 @@
+# Each target creates its own virtual environment (.venv) and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= $(if $(CODINGS_DATA_DIR),$(CODINGS_DATA_DIR),$(wildcard ../shared/data))
+
+.PHONY: demo test lint bench reproduce clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch 2.13.0 is the CPU build; a range admitting newer releases would pull a CUDA build.
+	$(BIN)/pip install --quiet "torch==2.13.0" || $(BIN)/pip install --quiet "torch>=2.2,<=2.14.1"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/codings tour --out tour
+
+test: $(STAMP)
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) tour .pytest_cache

@@ -1,0 +1,21 @@
+"""codings: autoencoders on PyTorch, from PCA to generative models."""
+
+__version__ = "0.1.0"
+
+from .checkpoint import load, save  # noqa: E402
+from .models import MODELS, Autoencoder, build, register  # noqa: E402
+from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
+
+__all__ = [
+    "MODELS",
+    "Autoencoder",
+    "History",
+    "TrainingDiverged",
+    "__version__",
+    "build",
+    "evaluate",
+    "fit",
+    "load",
+    "register",
+    "save",
+]

@@ -1,0 +1,209 @@
+"""Checkpoints are data, not code: safetensors weights with a JSON header, written atomically.
+
+A model file holds the weights and, in the safetensors metadata, one JSON document: the format
+and library versions, the builder's name and arguments, and whatever the caller adds (data
+scaling, image shape, metrics). Loading rebuilds the model from that JSON and never unpickles.
+A training-state file adds the optimisers' state, the RNG states, the epoch and the history, so
+that an interrupted run can resume exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+FORMAT = "codings"
+FORMAT_VERSION = 1
+_KEY = "codings"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable codings checkpoint, with the reason."""
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _header(model: nn.Module, extra: dict | None) -> dict:
+    from . import __version__
+
+    config = getattr(model, "config", None) or {}
+    if "name" not in config:
+        raise ValueError(
+            "this model was not made by codings.build(), so a checkpoint could not rebuild it; "
+            "build it with codings.build(name, ...) or save its state_dict yourself"
+        )
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "codings_version": __version__,
+        "model": config["name"],
+        "kwargs": config["kwargs"],
+        **(extra or {}),
+    }
+
+
+def _weights(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    return {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save(model: nn.Module, path: str | Path, *, metadata: dict | None = None) -> Path:
+    """Save a built model's weights and configuration to one ``.safetensors`` file."""
+    header = _header(model, metadata)
+    atomic_write(path, st_save(_weights(model), metadata={_KEY: json.dumps(header)}))
+    return Path(path)
+
+
+def _read(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        # safetensors.torch.load drops the metadata; read it from the header directly.
+        n = int.from_bytes(data[:8], "little")
+        raw = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, json.JSONDecodeError) as e:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({e}); it may be truncated or corrupted. "
+            "Save the model again, or restore the file from a copy."
+        ) from None
+    if _KEY not in raw:
+        raise CheckpointError(
+            f"{path}: a safetensors file without codings metadata, so the model cannot be "
+            "rebuilt; load its tensors with safetensors directly"
+        )
+    header = json.loads(raw[_KEY])
+    if header.get("format") != FORMAT or header.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format {header.get('format')!r} version {header.get('format_version')} is "
+            f"not one this codings reads (version {FORMAT_VERSION}); upgrade codings"
+        )
+    return tensors, header
+
+
+def _rebuild(header: dict, path) -> nn.Module:
+    from .models import build
+
+    try:
+        return build(header["model"], **header["kwargs"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its configuration does not build a model: {e}") from None
+
+
+def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not match the model its configuration builds "
+            f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})"
+        )
+    for k, v in own.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"{path}: tensor {k!r} has shape {tuple(tensors[k].shape)} but the configuration "
+                f"builds {tuple(v.shape)}; the file is inconsistent"
+            )
+    model.load_state_dict(tensors)
+
+
+def load(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by :func:`save` (or a run directory holding ``model.safetensors``).
+
+    The header (everything saved with it) is available as ``model.metadata``.
+    """
+    tensors, header = _read(path)
+    model = _rebuild(header, path)
+    _load_weights(model, {k: v for k, v in tensors.items() if "/" not in k}, path)
+    model.metadata = header
+    return model.to(device).eval()
+
+
+def read_metadata(path: str | Path) -> dict:
+    return _read(path)[1]
+
+
+# --- training state ---------------------------------------------------------------------------
+
+
+def save_train_state(path, model, optimizers, *, epoch, history, perm_rng, torch_rng) -> None:
+    """Weights, optimiser state, RNG states, epoch and history: what resuming needs."""
+    tensors = _weights(model)
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        sd = opt.state_dict()
+        scalars = {}
+        for idx, st in sd["state"].items():
+            for key, val in st.items():
+                if torch.is_tensor(val):
+                    tensors[f"optim/{name}/{idx}/{key}"] = val.detach().cpu().contiguous()
+                else:
+                    scalars[f"{idx}/{key}"] = val
+        opt_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
+    tensors["rng/perm"] = perm_rng.clone()
+    tensors["rng/torch"] = torch_rng.clone()
+    extra = {"train_state": {"epoch": epoch, "history": history, "optimizers": opt_meta}}
+    header = _header(model, extra)
+    atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
+
+
+def load_train_state(path, model, optimizers) -> dict:
+    """Load what :func:`save_train_state` wrote into ``model`` and ``optimizers``."""
+    tensors, header = _read(path)
+    state = header.get("train_state")
+    if state is None:
+        raise CheckpointError(f"{path}: a model file, not a training state; it cannot be resumed")
+    if header["model"] != model.config.get("name") or header["kwargs"] != model.config.get(
+        "kwargs"
+    ):
+        raise CheckpointError(
+            f"{path}: saved for model {header['model']} {header['kwargs']}, not for "
+            f"{model.config.get('name')} {model.config.get('kwargs')}"
+        )
+    _load_weights(model, {k: v for k, v in tensors.items() if "/" not in k}, path)
+    device = next(model.parameters()).device
+    for name, opt in optimizers.items():
+        meta = state["optimizers"].get(name)
+        if meta is None:
+            raise CheckpointError(f"{path}: no state for optimiser {name!r}")
+        st: dict = {}
+        for key, val in tensors.items():
+            parts = key.split("/")
+            if parts[0] == "optim" and parts[1] == name:
+                st.setdefault(int(parts[2]), {})[parts[3]] = val.to(device)
+        for key, val in meta["scalars"].items():
+            idx, k = key.split("/")
+            st.setdefault(int(idx), {})[k] = val
+        opt.load_state_dict({"state": st, "param_groups": meta["param_groups"]})
+    return {
+        "epoch": state["epoch"],
+        "history": state["history"],
+        "perm_rng": tensors["rng/perm"],
+        "torch_rng": tensors["rng/torch"],
+    }

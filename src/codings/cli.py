@@ -1,0 +1,520 @@
+"""The ``codings`` command line: it parses arguments, calls the library and writes files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+EXIT_ERROR = 1
+
+
+class CLIError(ValueError):
+    """A problem with what the user asked for, reported as one line."""
+
+
+# --- shared pieces ----------------------------------------------------------------------------
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
+    )
+    p.add_argument(
+        "--data-dir", help="where the data files are (default: $CODINGS_DATA_DIR, cache)"
+    )
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object on standard output")
+
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, '300,150' -> [300, 150], else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    if "," in text:
+        return [parse_value(t) for t in text.split(",") if t]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def load_data(name: str, split: str, data_dir: str | None):
+    """A Dataset for a dataset name, or a user file wrapped as one."""
+    from .datasets import DATASETS, Dataset, load_array, load_dataset
+
+    if name in DATASETS:
+        return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
+    path = Path(name)
+    if path.suffix.lower() in (".npy", ".npz", ".csv"):
+        X = load_array(path)
+        return Dataset(
+            X=X,
+            y=None,
+            image_shape=_guess_shape(X.shape[1]),
+            name=path.name,
+            split="all",
+            n_classes=None,
+        )
+    raise CLIError(
+        f"--dataset {name!r} is neither a known data set ({', '.join(DATASETS)}) nor a "
+        ".npy, .npz or .csv file"
+    )
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    from .layers import parse_sizes
+
+    try:
+        return parse_sizes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _guess_shape(d: int) -> tuple[int, int] | None:
+    side = int(round(d**0.5))
+    return (side, side) if side * side == d and side >= 4 else None
+
+
+def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of a user's array into training and validation rows."""
+    idx = np.random.default_rng(seed).permutation(len(X))
+    n_val = int(round(len(X) * fraction))
+    if n_val < 1 or n_val >= len(X):
+        return X, X[:0]
+    return X[idx[n_val:]], X[idx[:n_val]]
+
+
+class Scaling:
+    """Per-feature standardisation learned on training data, stored in the checkpoint."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.scale = np.asarray(scale, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> Scaling:
+        std = X.std(axis=0)
+        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    @classmethod
+    def from_meta(cls, meta: dict | None) -> Scaling | None:
+        return None if not meta else cls(meta["mean"], meta["scale"])
+
+    def to_meta(self) -> dict:
+        return {"kind": "standard", "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale).astype(np.float32)
+
+    def inverse(self, X: np.ndarray) -> np.ndarray:
+        return (X * self.scale + self.mean).astype(np.float32)
+
+
+def _scaling(kind: str, ds, X: np.ndarray) -> Scaling | None:
+    if kind == "auto":
+        kind = "none" if ds.image_shape is not None else "standard"
+    return Scaling.fit(X) if kind == "standard" else None
+
+
+def emit(args, result: dict, lines: list[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(result, default=float))
+    else:
+        print("\n".join(lines))
+
+
+def _run_dir_model(path: str):
+    from .checkpoint import load
+
+    p = Path(path)
+    if p.is_dir() and not (p / "model.safetensors").exists():
+        raise CLIError(f"{p} has no model.safetensors; give the --out folder of `codings train`")
+    return load(p)
+
+
+def _read_input(path: str, model) -> np.ndarray:
+    from .datasets import load_array
+
+    X = load_array(path)
+    n_in = model.metadata.get("n_features")
+    if n_in is not None and X.shape[1] != n_in:
+        raise CLIError(
+            f"{path} has {X.shape[1]} features per row but the model takes {n_in}; "
+            "give rows of the same kind as the training data"
+        )
+    return X
+
+
+def _write_array(path: str, arr: np.ndarray) -> None:
+    from .checkpoint import atomic_write
+
+    p = Path(path)
+    if p.suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        atomic_write(p, buf.getvalue())
+    elif p.suffix == ".csv":
+        import io
+
+        buf = io.StringIO()
+        np.savetxt(buf, arr, delimiter=",", fmt="%.8g")
+        atomic_write(p, buf.getvalue().encode())
+    else:
+        raise CLIError(f"output {path!r} must end in .npy or .csv")
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_list(args) -> int:
+    from .models import MODELS, builder_params
+
+    result = {}
+    lines = []
+    for name in sorted(MODELS):
+        params = {
+            k: (None if p.default is p.empty else p.default)
+            for k, p in builder_params(name).items()
+            if k != "n_features"
+        }
+        doc = (MODELS[name].__doc__ or "").strip().splitlines()[0]
+        result[name] = {"doc": doc, "arguments": params}
+        args_txt = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        lines.append(f"{name:12s} {doc}\n{'':12s} ({args_txt})")
+    emit(args, {"models": result}, lines)
+    return 0
+
+
+def model_kwargs(args, n_features: int) -> dict:
+    """Builder arguments from the command line's flags and --set KEY=VALUE pairs."""
+    from .models import builder_params
+
+    params = builder_params(args.model)
+    kw: dict = {"n_features": n_features}
+    flags = {
+        "hidden": args.hidden,
+        "latent_dim": args.latent_dim,
+        "activation": args.activation,
+        "init": args.init,
+        "output": args.output,
+        "l2": args.l2,
+        "tied": args.tied or None,
+    }
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key not in params:
+            raise CLIError(f"model {args.model!r} has no {key.replace('_', '-')} option")
+        kw[key] = list(value) if key == "hidden" else value
+    for item in args.set or ():
+        if "=" not in item:
+            raise CLIError(f"--set {item!r} must look like KEY=VALUE, e.g. --set sigma=0.3")
+        key, value = item.split("=", 1)
+        kw[key.replace("-", "_")] = parse_value(value)
+    return kw
+
+
+def cmd_train(args) -> int:
+    from . import build, evaluate, fit, save
+    from .metrics import reconstruct
+    from .plots import feature_columns, reconstructions, training_curves
+
+    out = Path(args.out)
+    state_path = out / "train_state.safetensors"
+    if args.resume and not state_path.exists():
+        raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
+    if not args.resume and (out / "model.safetensors").exists() and not args.overwrite:
+        raise CLIError(
+            f"{out} already holds a trained model; use --resume, --overwrite or another --out"
+        )
+
+    ds = load_data(args.dataset, "train", args.data_dir)
+    if ds.split == "all":  # a user's file: hold out a seeded validation share
+        X, Xv = user_split(ds.X, args.val_fraction, args.seed)
+    else:
+        X = ds.X
+        val = load_data(args.dataset, "validation", args.data_dir)
+        Xv = val.X
+    scaling = _scaling(args.scale, ds, X)
+    if scaling is not None:
+        X, Xv = scaling.forward(X), scaling.forward(Xv)
+    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1]))
+    history = fit(
+        model,
+        X,
+        X_val=Xv if len(Xv) else None,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        patience=args.patience,
+        clip_norm=args.clip_norm,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        checkpoint=state_path,
+        resume=state_path if args.resume else None,
+        device=args.device,
+    )
+    final = evaluate(model, Xv if len(Xv) else X)
+    meta = {
+        "n_features": int(X.shape[1]),
+        "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "dataset": ds.name,
+        "scaling": scaling.to_meta() if scaling else None,
+        "metrics": {f"val_{k}": v for k, v in final.items()},
+        "train_args": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    save(model, out / "model.safetensors", metadata=meta)
+    (out / "history.json").write_text(json.dumps(history.records, indent=1))
+    (out / "metrics.json").write_text(json.dumps(meta["metrics"], indent=1))
+    figures = [str(training_curves(history.records, out / "curves.png"))]
+    R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
+    shown = Xv[:10] if len(Xv) else X[:10]
+    if ds.image_shape is not None and scaling is None:
+        figures.append(str(reconstructions(shown, R, ds.image_shape, out / "reconstructions.png")))
+    else:
+        figures.append(str(feature_columns(shown, R, out / "reconstructions.png")))
+    result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
+    lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
+    lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
+    lines += [f"  figure: {f}" for f in figures]
+    emit(args, result, lines)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import evaluate
+
+    model = _run_dir_model(args.dir)
+    ds = load_data(args.dataset, args.split, args.data_dir)
+    X = ds.X
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    if scaling is not None:
+        X = scaling.forward(X)
+    if X.shape[1] != model.metadata.get("n_features", X.shape[1]):
+        raise CLIError(
+            f"{ds.name} has {X.shape[1]} features but the model takes "
+            f"{model.metadata['n_features']}"
+        )
+    metrics = evaluate(model, X)
+    result = {"dataset": ds.name, "split": args.split, "n": len(X), **metrics}
+    lines = [f"{model.metadata['model']} on {ds.name} ({args.split}, {len(X)} examples)"]
+    lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]
+    emit(args, result, lines)
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from .metrics import encode
+
+    model = _run_dir_model(args.dir)
+    X = _read_input(args.input, model)
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    Z = encode(model, scaling.forward(X) if scaling else X)
+    _write_array(args.output, Z)
+    emit(
+        args,
+        {"output": args.output, "shape": list(Z.shape)},
+        [f"wrote codings {Z.shape} -> {args.output}"],
+    )
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    from .metrics import reconstruct
+    from .plots import reconstructions
+
+    model = _run_dir_model(args.dir)
+    X = _read_input(args.input, model)
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    R = reconstruct(model, scaling.forward(X) if scaling else X)
+    if scaling:
+        R = scaling.inverse(R)
+    _write_array(args.output, R)
+    mse = float(((R - X) ** 2).mean())
+    result = {"output": args.output, "shape": list(R.shape), "mse": mse}
+    lines = [f"wrote reconstructions {R.shape} -> {args.output} (per-feature MSE {mse:.6g})"]
+    if args.plot:
+        shape = model.metadata.get("image_shape") or _guess_shape(X.shape[1])
+        if shape is None:
+            raise CLIError("--plot needs image data (the model was trained on non-image rows)")
+        result["plot"] = str(reconstructions(X, R, tuple(shape), args.plot))
+        lines.append(f"figure: {args.plot}")
+    emit(args, result, lines)
+    return 0
+
+
+def cmd_pca_check(args) -> int:
+    from .tour import pca_check
+
+    result = pca_check(
+        args.dataset,
+        latent_dim=args.latent_dim,
+        epochs=args.epochs,
+        seed=args.seed,
+        out=Path(args.out),
+        data_dir=args.data_dir,
+    )
+    lines = [
+        f"linear autoencoder vs PCA on {args.dataset} (standardised), {args.latent_dim} codings",
+        f"  reconstruction MSE   autoencoder {result['ae_mse']:.6f}   PCA {result['pca_mse']:.6f}"
+        f"   ratio {result['mse_ratio']:.5f}",
+        f"  explained variance   autoencoder {result['ae_explained_variance']:.5f}   "
+        f"PCA {result['pca_explained_variance']:.5f}",
+        f"  largest principal angle between the subspaces: "
+        f"{result['max_principal_angle_deg']:.4f} degrees",
+        f"  figure: {result['figure']}",
+    ]
+    emit(args, result, lines)
+    return 0
+
+
+def cmd_tour(args) -> int:
+    from .tour import run_tour
+
+    result = run_tour(
+        Path(args.out),
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        log=None if args.json else print,
+    )
+    if args.json:
+        print(json.dumps(result, default=float))
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codings", description="Autoencoders on PyTorch: train, evaluate, encode, compare."
+    )
+    parser.add_argument("--version", action="version", version=f"codings {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="the models you can train, with their arguments")
+    _add_json(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", help="train a model and write it, its history and figures")
+    p.add_argument("model", help="a model name from `codings list`")
+    _add_data_args(p)
+    p.add_argument("--out", required=True, help="folder for the model, history and figures")
+    p.add_argument(
+        "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
+    )
+    p.add_argument("--latent-dim", type=int, help="size of the codings")
+    p.add_argument("--activation", help="elu, relu, selu, sigmoid, tanh or linear")
+    p.add_argument("--init", help="he, xavier, lecun or torch")
+    p.add_argument("--output", help="linear (squared error) or bernoulli (cross-entropy)")
+    p.add_argument("--l2", type=float, help="weight of the L2 penalty on the weights")
+    p.add_argument("--tied", action="store_true", help="decoder uses the encoder's weights")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other model argument (see `codings list`), repeatable",
+    )
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, help="stop after N epochs without improvement")
+    p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
+    p.add_argument(
+        "--scale",
+        choices=("auto", "standard", "none"),
+        default="auto",
+        help="standardise features (auto: tabular data yes, images no)",
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_json(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="loss and reconstruction error of a trained model")
+    p.add_argument("dir", help="a folder written by `codings train` (or a .safetensors file)")
+    _add_data_args(p)
+    p.add_argument("--split", default="test", help="train, validation, test or all")
+    _add_json(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("encode", help="write the codings of the rows of a file")
+    p.add_argument("dir")
+    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument("output", help=".npy or .csv")
+    _add_json(p)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("reconstruct", help="write the reconstructions of the rows of a file")
+    p.add_argument("dir")
+    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument("output", help=".npy or .csv")
+    p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
+    _add_json(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
+    p.add_argument("--dataset", default="iris")
+    p.add_argument("--data-dir")
+    p.add_argument("--latent-dim", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="pca-check", help="folder for the figure")
+    _add_json(p)
+    p.set_defaults(func=cmd_pca_check)
+
+    p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
+    p.add_argument("--out", default="tour", help="folder for the figures")
+    p.add_argument("--dataset", default="digits", help="digits (quick) or mnist")
+    p.add_argument("--data-dir")
+    p.add_argument("--seed", type=int, default=0)
+    _add_json(p)
+    p.set_defaults(func=cmd_tour)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("codings: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one clear line, unless --debug
+        if args.debug:
+            raise
+        expected = isinstance(e, (ValueError, TypeError, OSError, FloatingPointError))
+        kind = "" if expected else f"{type(e).__name__}: "
+        hint = "" if expected else " (run with --debug for the traceback)"
+        print(f"codings: error: {kind}{e}{hint}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Measurements: reconstruction error, codings, and the comparison with PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .train import as_tensor
+
+
+@torch.no_grad()
+def _batched(fn, X, batch_size: int) -> np.ndarray:
+    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]).numpy()
+
+
+def encode(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU)."""
+    model.eval()
+    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size)
+
+
+def decode(model: nn.Module, Z, *, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    return _batched(model.decode, as_tensor(Z, torch.device("cpu"), name="Z"), batch_size)
+
+
+def reconstruct(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size)
+
+
+def reconstruction_errors(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+    """Per-example mean squared error over features, shape (n,)."""
+    X = np.asarray(X, dtype=np.float32)
+    R = reconstruct(model, X, batch_size=batch_size)
+    return ((R - X.reshape(R.shape)) ** 2).reshape(len(X), -1).mean(axis=1)
+
+
+def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Principal angles (degrees, ascending) between the column spaces of A and B (d, k)."""
+    qa, _ = np.linalg.qr(np.asarray(A, dtype=np.float64))
+    qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
+    s = np.linalg.svd(qa.T @ qb, compute_uv=False)
+    return np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))[::-1].copy()
+
+
+def align(Z: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Affine map of codings ``Z`` onto ``target`` by least squares (to draw both side by side)."""
+    Z1 = np.hstack([Z, np.ones((len(Z), 1))])
+    coef, *_ = np.linalg.lstsq(Z1, target, rcond=None)
+    return Z1 @ coef
+
+
+def pca_comparison(model: nn.Module, X: np.ndarray, latent_dim: int) -> dict:
+    """Compare a trained linear autoencoder with scikit-learn's PCA on the same data.
+
+    Returns both reconstruction MSEs and their ratio, the variance each explains, and the
+    principal angles between the decoder's column space and PCA's components.
+    """
+    from sklearn.decomposition import PCA
+
+    X = np.asarray(X, dtype=np.float32)
+    pca = PCA(n_components=latent_dim).fit(X)
+    pca_rec = pca.inverse_transform(pca.transform(X))
+    pca_mse = float(((pca_rec - X) ** 2).mean())
+    ae_mse = float(reconstruction_errors(model, X).mean())
+    total_var = float(((X - X.mean(0)) ** 2).sum())
+    decoder_weight = _decoder_matrix(model)  # (d, k): the span of every reconstruction
+    angles = principal_angles(decoder_weight, pca.components_.T)
+    return {
+        "latent_dim": latent_dim,
+        "ae_mse": ae_mse,
+        "pca_mse": pca_mse,
+        "mse_ratio": ae_mse / pca_mse,
+        "ae_explained_variance": 1.0 - ae_mse * X.size / total_var,
+        "pca_explained_variance": float(pca.explained_variance_ratio_.sum()),
+        "max_principal_angle_deg": float(angles.max()),
+        "principal_angles_deg": [float(a) for a in angles],
+    }
+
+
+def _decoder_matrix(model: nn.Module) -> np.ndarray:
+    linears = [m for m in model.decoder.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 1:
+        raise ValueError("the PCA comparison needs a model with a single linear decoder layer")
+    return linears[0].weight.detach().cpu().numpy().astype(np.float64)

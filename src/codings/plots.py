@@ -1,0 +1,109 @@
+"""Figures, written to files (the Agg backend; nothing is ever shown on screen)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    _plt().close(fig)
+    return path
+
+
+def image_rows(
+    rows: Sequence[np.ndarray],
+    image_shape: tuple[int, int],
+    path: str | Path,
+    *,
+    labels: Sequence[str] = (),
+    title: str | None = None,
+) -> Path:
+    """One row of images per array (each (n, h*w)), e.g. originals above reconstructions."""
+    plt = _plt()
+    n = len(rows[0])
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.0, len(rows) * 1.1), squeeze=False)
+    for r, arr in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(np.asarray(arr[c]).reshape(image_shape), cmap="binary", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if r < len(labels):
+            axes[r][0].set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def reconstructions(
+    X: np.ndarray, R: np.ndarray, image_shape: tuple[int, int], path: str | Path, n: int = 10
+) -> Path:
+    """Originals above their reconstructions."""
+    return image_rows([X[:n], R[:n]], image_shape, path, labels=["original", "reconstruction"])
+
+
+def feature_columns(X: np.ndarray, R: np.ndarray, path: str | Path, n: int = 8) -> Path:
+    """For tabular data: each example's features, original vs reconstruction, as bars."""
+    plt = _plt()
+    n = min(n, len(X))
+    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.2), squeeze=False, sharey=True)
+    idx = np.arange(X.shape[1])
+    for c in range(n):
+        ax = axes[0][c]
+        ax.bar(idx - 0.2, X[c], width=0.4, label="original")
+        ax.bar(idx + 0.2, R[c], width=0.4, label="reconstruction")
+        ax.set_xticks(idx)
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def training_curves(records: Sequence[dict], path: str | Path) -> Path:
+    """Every train_* and val_* loss part per epoch, log scale where all values are positive."""
+    plt = _plt()
+    keys = sorted({k for r in records for k in r if k.startswith(("train_", "val_"))})
+    parts = sorted({k.split("_", 1)[1] for k in keys})
+    fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3), squeeze=False)
+    for ax, part in zip(axes[0], parts, strict=False):
+        for split in ("train", "val"):
+            key = f"{split}_{part}"
+            pts = [(r["epoch"], r[key]) for r in records if key in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=False), marker="o", label=split)
+        vals = [r[k] for r in records for k in (f"train_{part}", f"val_{part}") if k in r]
+        if vals and min(vals) > 0:
+            ax.set_yscale("log")
+        ax.set_title(part)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def projections(
+    panels: Sequence[tuple[str, np.ndarray]], y: np.ndarray | None, path: str | Path
+) -> Path:
+    """Side-by-side 2-D scatters coloured by label (e.g. PCA's and the autoencoder's)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (title, Z) in zip(axes[0], panels, strict=False):
+        ax.scatter(Z[:, 0], Z[:, 1], c=y, s=12, cmap="viridis")
+        ax.set_title(title)
+        ax.set_xlabel("1st coding")
+        ax.set_ylabel("2nd coding")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,190 @@
+"""``codings tour``: a short walk through what the library does, with numbers and figures.
+
+Each step is a function registered with :func:`step`; it receives a :class:`Tour` and returns
+rows ``(step, measure, value, reference)`` for the closing table. Steps run in registration
+order; a capability adds its step in its own module (imported at the bottom of this file).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+Row = tuple[str, str, float, str]
+
+
+@dataclass
+class Tour:
+    out: Path
+    dataset: str = "digits"  # the image data set for the image steps: digits (quick) or mnist
+    data_dir: str | None = None
+    seed: int = 0
+    log: Callable[[str], None] | None = print
+    figures: list[str] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    @property
+    def quick(self) -> bool:
+        return self.dataset == "digits"
+
+    def data(self, split: str):
+        from .datasets import load_dataset
+
+        return load_dataset(self.dataset, split, data_dir=self.data_dir)
+
+    def figure(self, path) -> str:
+        self.figures.append(str(path))
+        return str(path)
+
+
+STEPS: list[Callable[[Tour], list[Row]]] = []
+
+
+def step(fn: Callable[[Tour], list[Row]]) -> Callable[[Tour], list[Row]]:
+    STEPS.append(fn)
+    return fn
+
+
+def pca_check(
+    dataset: str = "iris",
+    *,
+    latent_dim: int = 2,
+    epochs: int = 1500,
+    seed: int = 0,
+    out: Path | None = None,
+    data_dir: str | None = None,
+) -> dict:
+    """Train the linear autoencoder on standardised data and compare it with PCA."""
+    from sklearn.decomposition import PCA
+
+    from . import build, fit
+    from .cli import Scaling
+    from .datasets import load_dataset
+    from .metrics import align, encode, pca_comparison
+    from .plots import projections
+
+    ds = load_dataset(dataset, "all", data_dir=data_dir)
+    X = Scaling.fit(ds.X).forward(ds.X)
+    model = build("linear", n_features=X.shape[1], latent_dim=latent_dim, seed=seed)
+    # Full-batch Adam: the problem is small, and a full batch converges to the exact optimum.
+    batch = min(len(X), 1024)
+    fit(model, X, epochs=epochs, batch_size=batch, lr=1e-2, seed=seed, device="cpu")
+    result = pca_comparison(model, X, latent_dim)
+    result["dataset"] = dataset
+    if out is not None and latent_dim >= 2:
+        Zp = PCA(n_components=latent_dim).fit_transform(X)
+        Za = align(encode(model, X), Zp)  # the autoencoder's codings, mapped onto PCA's axes
+        path = projections(
+            [("PCA", Zp[:, :2]), ("linear autoencoder (aligned)", Za[:, :2])],
+            ds.y,
+            Path(out) / "pca_vs_autoencoder.png",
+        )
+        result["figure"] = str(path)
+    return result
+
+
+@step
+def tour_pca(t: Tour) -> list[Row]:
+    t.say("1. A linear autoencoder finds the PCA subspace (iris, standardised, 2 codings)")
+    r = pca_check("iris", latent_dim=2, seed=t.seed, out=t.out)
+    t.figure(r["figure"])
+    t.say(
+        f"   MSE autoencoder {r['ae_mse']:.5f} vs PCA {r['pca_mse']:.5f} "
+        f"(ratio {r['mse_ratio']:.4f}); "
+        f"largest principal angle {r['max_principal_angle_deg']:.3f} deg"
+    )
+    return [
+        ("linear AE vs PCA (iris)", "MSE ratio", r["mse_ratio"], "1 = PCA's optimum"),
+        ("linear AE vs PCA (iris)", "max angle (deg)", r["max_principal_angle_deg"], "0 = same"),
+    ]
+
+
+@step
+def tour_stacked(t: Tour) -> list[Row]:
+    from . import build, evaluate, fit
+    from .metrics import reconstruct
+    from .plots import reconstructions, training_curves
+
+    train, val = t.data("train"), t.data("validation")
+    hidden = (32, 16) if t.quick else (300, 150)
+    epochs = 60 if t.quick else 10
+    name = "-".join(str(s) for s in (train.X.shape[1], *hidden, *hidden[-2::-1], train.X.shape[1]))
+    t.say(f"2. A tied stacked autoencoder {name} (ELU, He init, L2) on {t.dataset}")
+    model = build(
+        "stacked",
+        n_features=train.X.shape[1],
+        hidden=hidden,
+        activation="elu",
+        init="he",
+        l2=1e-4,
+        tied=True,
+        seed=t.seed,
+    )
+    hist = fit(
+        model,
+        train.X,
+        X_val=val.X,
+        epochs=epochs,
+        batch_size=64 if t.quick else 256,
+        lr=3e-3 if t.quick else 1e-3,
+        seed=t.seed,
+    )
+    mse = evaluate(model, val.X)["mse"]
+    t.figure(training_curves(hist.records, t.out / "stacked_curves.png"))
+    R = reconstruct(model, val.X[:10])
+    t.figure(reconstructions(val.X[:10], R, val.image_shape, t.out / "stacked_reconstructions.png"))
+    baseline = _pca_mse(train.X, val.X, hidden[-1])
+    t.say(
+        f"   validation per-pixel MSE {mse:.5f} (PCA with {hidden[-1]} components: {baseline:.5f})"
+    )
+    return [
+        (
+            f"tied stacked AE ({t.dataset})",
+            "val per-pixel MSE",
+            mse,
+            f"PCA-{hidden[-1]}: {baseline:.4f}",
+        )
+    ]
+
+
+def _pca_mse(X: np.ndarray, Xv: np.ndarray, k: int) -> float:
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=k).fit(X)
+    return float(((pca.inverse_transform(pca.transform(Xv)) - Xv) ** 2).mean())
+
+
+def run_tour(
+    out: Path, *, dataset: str = "digits", data_dir=None, seed: int = 0, log=print
+) -> dict:
+    """Run every step, print a table of results, and return the rows and figures."""
+    if dataset not in ("digits", "mnist", "fashion-mnist"):
+        raise ValueError(f"tour dataset {dataset!r}: choose digits (quick), mnist or fashion-mnist")
+    t = Tour(out=Path(out), dataset=dataset, data_dir=data_dir, seed=seed, log=log)
+    t.out.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    t0 = time.perf_counter()
+    for fn in STEPS:
+        s0 = time.perf_counter()
+        rows += fn(t)
+        t.say(f"   ({time.perf_counter() - s0:.1f} s)")
+    elapsed = time.perf_counter() - t0
+    t.say("")
+    t.say(f"{'step':40s} {'measure':22s} {'value':>10s}  reference")
+    for name, measure, value, ref in rows:
+        t.say(f"{name:40s} {measure:22s} {value:10.4f}  {ref}")
+    t.say(f"\n{len(t.figures)} figures in {t.out}/ ({elapsed:.0f} s in all)")
+    return {
+        "rows": [
+            dict(zip(("step", "measure", "value", "reference"), r, strict=True)) for r in rows
+        ],
+        "figures": t.figures,
+        "seconds": elapsed,
+    }
