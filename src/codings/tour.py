@@ -188,3 +188,6 @@ def run_tour(
         "figures": t.figures,
         "seconds": elapsed,
     }
+
+
+# Steps of later capabilities register themselves on import, in this order.
