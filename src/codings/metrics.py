@@ -42,7 +42,7 @@ def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     qa, _ = np.linalg.qr(np.asarray(A, dtype=np.float64))
     qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
     s = np.linalg.svd(qa.T @ qb, compute_uv=False)
-    return np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))[::-1].copy()
+    return np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))  # s descends, so angles ascend
 
 
 def align(Z: np.ndarray, target: np.ndarray) -> np.ndarray:
