@@ -37,6 +37,10 @@ class Autoencoder(nn.Module):
         as a KL divergence) and ``bottleneck.encode(h) -> codings`` for inference.
     corruption : nn.Module, optional
         Applied to the input in training mode only (denoising); the target stays clean.
+    input_transform : nn.Module, optional
+        Applied to the data in training mode only, before the corruption, and it becomes the
+        target too: a fresh draw per batch, such as dynamic binarisation
+        (:class:`codings.generative.Binarize`).
     penalties : sequence of nn.Module
         Each has a ``name`` and is called as ``penalty(model, x_in, codes)``.
     """
@@ -50,6 +54,7 @@ class Autoencoder(nn.Module):
         bottleneck: nn.Module | None = None,
         corruption: nn.Module | None = None,
         penalties: Sequence[nn.Module] = (),
+        input_transform: nn.Module | None = None,
     ):
         super().__init__()
         if output not in RECONSTRUCTION:
@@ -62,6 +67,7 @@ class Autoencoder(nn.Module):
         self.bottleneck = bottleneck
         self.decoder = decoder
         self.corruption = corruption
+        self.input_transform = input_transform
         self.penalties = nn.ModuleList(penalties)
         self.output = output
         self.config: dict = {}  # filled by build(): {"name": ..., "kwargs": {...}}
@@ -85,6 +91,8 @@ class Autoencoder(nn.Module):
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its named parts, each summed over features and averaged over the batch."""
+        if self.input_transform is not None and self.training:
+            x = self.input_transform(x)  # the new data: input and target alike
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
         h = self.encoder(x_in)
         extra: dict[str, torch.Tensor] = {}
