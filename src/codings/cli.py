@@ -234,8 +234,10 @@ def model_kwargs(args, n_features: int) -> dict:
 def cmd_train(args) -> int:
     from . import build, evaluate, fit, save
     from .metrics import reconstruct
+    from .models import check_name
     from .plots import feature_columns, reconstructions, training_curves
 
+    check_name(args.model)
     out = Path(args.out)
     state_path = out / "train_state.safetensors"
     if args.resume and not state_path.exists():
@@ -255,7 +257,13 @@ def cmd_train(args) -> int:
     scaling = _scaling(args.scale, ds, X)
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
+    if args.binarize:
+        Xv = _binarized(Xv, scaling, "train")
     model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1]))
+    if args.binarize:
+        from .generative import Binarize
+
+        model.input_transform = Binarize()  # a fresh binary draw of every batch, in training
     history = fit(
         model,
         X,
@@ -312,11 +320,138 @@ def cmd_eval(args) -> int:
             f"{ds.name} has {X.shape[1]} features but the model takes "
             f"{model.metadata['n_features']}"
         )
+    if args.binarize:
+        X = _binarized(X, scaling, "eval")
     metrics = evaluate(model, X)
+    if args.nll_samples is not None:
+        from .generative import nll_report
+
+        n = len(X) if args.nll_examples is None else min(args.nll_examples, len(X))
+        metrics.update(nll_report(model, X[:n], k=args.nll_samples, seed=args.seed))
+        metrics["nll_examples"] = n
     result = {"dataset": ds.name, "split": args.split, "n": len(X), **metrics}
     lines = [f"{model.metadata['model']} on {ds.name} ({args.split}, {len(X)} examples)"]
     lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]
     emit(args, result, lines)
+    return 0
+
+
+BINARIZE_SEED = 0  # the one fixed binarisation of validation and test sets
+
+
+def _binarized(X: np.ndarray, scaling, command: str) -> np.ndarray:
+    from .generative import binarize
+
+    if scaling is not None or X.min() < 0 or X.max() > 1:
+        raise CLIError(
+            f"{command} --binarize needs data in [0, 1] without standardisation (images, "
+            "--scale none); these are not"
+        )
+    return binarize(X, seed=BINARIZE_SEED)
+
+
+def _image_shape(model, d: int) -> tuple[int, int]:
+    shape = model.metadata.get("image_shape") or _guess_shape(d)
+    if shape is None:
+        raise CLIError("a figure needs image data (the model was trained on non-image rows)")
+    return tuple(shape)
+
+
+def _to_data(model, X: np.ndarray) -> np.ndarray:
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    return scaling.inverse(X) if scaling else X
+
+
+def cmd_sample(args) -> int:
+    from .generative import sample, sample_chain
+    from .plots import image_grid
+
+    model = _run_dir_model(args.dir)
+    if getattr(model, "prior", None) is not None:
+        how = "drawn from the prior and decoded"
+        S = sample(model, args.n, seed=args.seed, mean=not args.binary)
+    elif getattr(model, "corruption", None) is not None:
+        how = f"the last states of {args.n} denoising Markov chains of {args.steps} steps"
+        d = int(model.metadata["n_features"])
+        x0 = np.random.default_rng(args.seed).random((args.n, d), dtype=np.float32)
+        S = sample_chain(model, x0, args.steps, seed=args.seed, draw=args.binary)[-1]
+    else:
+        raise CLIError(
+            f"model {model.metadata['model']!r} is neither generative (vae, aae) nor denoising, "
+            "so it has nothing to sample from"
+        )
+    S = _to_data(model, S)
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        image_grid(S, _image_shape(model, S.shape[1]), out, title=f"{args.n} samples")
+    else:
+        _write_array(args.out, S)
+    emit(args, {"output": args.out, "shape": list(S.shape), "how": how},
+         [f"wrote {S.shape[0]} samples ({how}) -> {args.out}"])  # fmt: skip
+    return 0
+
+
+def _endpoint(text: str, model, X):
+    """An index into ``X`` or a file holding one example."""
+    if text.lstrip("-").isdigit():
+        i = int(text)
+        if X is None or not -len(X) <= i < len(X):
+            raise CLIError(f"index {i} is outside the data ({0 if X is None else len(X)} rows)")
+        return X[i]
+    rows = _read_input(text, model)
+    if len(rows) != 1:
+        raise CLIError(f"{text} has {len(rows)} rows; give a file with one example")
+    return rows[0]
+
+
+def cmd_interpolate(args) -> int:
+    from .generative import interpolate
+    from .plots import image_rows
+
+    model = _run_dir_model(args.dir)
+    X = None
+    if args.source.lstrip("-").isdigit() or args.target.lstrip("-").isdigit():
+        name = args.dataset or model.metadata.get("dataset")
+        if not name:
+            raise CLIError("indices need --dataset (the model does not record its data set)")
+        X = load_data(name, args.split, args.data_dir).X
+    a, b = _endpoint(args.source, model, X), _endpoint(args.target, model, X)
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    if scaling is not None:
+        a, b = scaling.forward(a[None])[0], scaling.forward(b[None])[0]
+    R = _to_data(model, interpolate(model, a, b, steps=args.steps))
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        image_rows([R], _image_shape(model, R.shape[1]), out,
+                   title=f"from {args.source} to {args.target}")  # fmt: skip
+    else:
+        _write_array(args.out, R)
+    emit(args, {"output": args.out, "shape": list(R.shape)},
+         [f"wrote {len(R)} decoded codings from {args.source} to {args.target} -> {args.out}"])  # fmt: skip
+    return 0
+
+
+def cmd_latent(args) -> int:
+    from .generative import latent_plane
+    from .metrics import encode
+    from .plots import latent_scatter
+
+    model = _run_dir_model(args.dir)
+    name = args.dataset or model.metadata.get("dataset")
+    if not name:
+        raise CLIError("give --dataset (the model does not record its data set)")
+    ds = load_data(name, args.split, args.data_dir)
+    X, y = ds.X[: args.n], (ds.y[: args.n] if ds.y is not None else None)
+    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    Z = encode(model, scaling.forward(X) if scaling else X)
+    kw = {}
+    if Z.shape[1] == 2 and getattr(model, "prior", None) is not None:
+        grid, half = latent_plane(model, args.grid)
+        kw = {"grid": _to_data(model, grid), "extent": half,
+              "image_shape": _image_shape(model, X.shape[1])}  # fmt: skip
+    latent_scatter(Z, y, args.out, title=f"{model.metadata['model']}: {name} codings", **kw)
+    emit(args, {"output": args.out, "n": len(Z), "latent_dim": int(Z.shape[1])},
+         [f"drew {len(Z)} codings ({Z.shape[1]}-D) -> {args.out}"])  # fmt: skip
     return 0
 
 
@@ -450,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--binarize",
+        action="store_true",
+        help="dynamic binarisation: a fresh Bernoulli draw of every pixel each time a batch is "
+        "used (validation: one fixed draw)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -460,8 +601,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="a folder written by `codings train` (or a .safetensors file)")
     _add_data_args(p)
     p.add_argument("--split", default="test", help="train, validation, test or all")
+    p.add_argument(
+        "--binarize", action="store_true", help="evaluate on one fixed binarisation (seed 0)"
+    )
+    p.add_argument(
+        "--nll-samples",
+        type=int,
+        metavar="K",
+        help="variational models: also the ELBO and the NLL by importance sampling, K draws",
+    )
+    p.add_argument("--nll-examples", type=int, metavar="N", help="the NLL on the first N only")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     _add_json(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sample", help="new examples from a generative (or denoising) model")
+    p.add_argument("dir")
+    p.add_argument("--n", type=int, default=64, help="how many")
+    p.add_argument("--out", default="samples.png", help=".png (a grid), .npy or .csv")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--binary", action="store_true", help="draw binary pixels, not their means")
+    p.add_argument("--steps", type=int, default=100, help="Markov chain steps (denoising models)")
+    _add_json(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="decode codings on the segment between two examples")
+    p.add_argument("dir")
+    p.add_argument("--from", dest="source", required=True, help="a row index or a one-row file")
+    p.add_argument("--to", dest="target", required=True, help="a row index or a one-row file")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--dataset", help="for indices (default: the model's training data set)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir")
+    p.add_argument("--out", default="interpolation.png", help=".png, .npy or .csv")
+    _add_json(p)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("latent", help="codings coloured by label (+ the decoded plane in 2-D)")
+    p.add_argument("dir")
+    p.add_argument("--dataset", help="default: the model's training data set")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir")
+    p.add_argument("--n", type=int, default=5000, help="how many examples to draw")
+    p.add_argument("--grid", type=int, default=15, help="decoded images per side (2-D codings)")
+    p.add_argument("--out", default="latent.png")
+    _add_json(p)
+    p.set_defaults(func=cmd_latent)
 
     p = sub.add_parser("encode", help="write the codings of the rows of a file")
     p.add_argument("dir")

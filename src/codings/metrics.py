@@ -85,3 +85,20 @@ def _decoder_matrix(model: nn.Module) -> np.ndarray:
     if len(linears) != 1:
         raise ValueError("the PCA comparison needs a model with a single linear decoder layer")
     return linears[0].weight.detach().cpu().numpy().astype(np.float64)
+
+
+def linear_probe(
+    Z_train, y_train, Z_test, y_test, *, C: float = 1.0, max_iter: int = 1000
+) -> float:
+    """Test accuracy of a logistic regression on frozen codings (standardised first).
+
+    A linear probe measures how linearly separable the classes are in the codings, the usual
+    yardstick for unsupervised features.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    clf.fit(np.asarray(Z_train), np.asarray(y_train))
+    return float(clf.score(np.asarray(Z_test), np.asarray(y_test)))

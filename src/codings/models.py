@@ -124,8 +124,17 @@ def register(name: str) -> Callable:
     return deco
 
 
+def check_name(name: str) -> str:
+    if name not in MODELS:
+        raise ValueError(
+            f"model {name!r} is not known; choose one of {', '.join(sorted(MODELS))}"
+            + suggest(name, MODELS)
+        )
+    return name
+
+
 def builder_params(name: str) -> dict[str, inspect.Parameter]:
-    return dict(inspect.signature(MODELS[name]).parameters)
+    return dict(inspect.signature(MODELS[check_name(name)]).parameters)
 
 
 def build(name: str, *, seed: int | None = None, **kwargs) -> Autoencoder:
@@ -133,11 +142,6 @@ def build(name: str, *, seed: int | None = None, **kwargs) -> Autoencoder:
 
     ``seed`` makes the initial weights reproducible without touching the caller's global RNG.
     """
-    if name not in MODELS:
-        raise ValueError(
-            f"model {name!r} is not known; choose one of {', '.join(sorted(MODELS))}"
-            + suggest(name, MODELS)
-        )
     params = builder_params(name)
     for key in kwargs:
         if key not in params:

@@ -308,12 +308,12 @@ def _check_fit_args(*, epochs, batch_size, lr, patience) -> None:
 
 
 def _diverged_message(epoch, batch, objective, total, parts, lr, checkpoint) -> str:
-    shown = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+    shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
     bad = [k for k, v in parts.items() if not torch.isfinite(v)]
     where = f"; the last good checkpoint is {checkpoint}" if checkpoint else ""
     return (
         f"training diverged in epoch {epoch + 1}, batch {batch + 1}: the {objective} is "
-        f"{float(total)} ({shown}; non-finite: {', '.join(bad) or 'the sum'}). The model was put "
+        f"{float(total.detach())} ({shown}; non-finite: {', '.join(bad) or 'the sum'}). The model was put "
         f"back to its weights after epoch {epoch}{where}. Try a smaller learning rate "
         f"(lr={lr:g} now, e.g. {lr / 10:g}), gradient clipping (clip_norm=1.0), or check that "
         "the inputs are scaled (e.g. to [0, 1] or standardised)."

@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import codings
+from codings import build, fit, load, save
+from codings.checkpoint import CheckpointError, read_metadata
+from codings.layers import TiedLinear
+
+
+@pytest.fixture
+def trained():
+    X = np.random.default_rng(0).random((128, 12), dtype=np.float32)
+    m = build("stacked", n_features=12, hidden=(6, 3), tied=True, l2=1e-3, seed=0)
+    fit(m, X, epochs=2, batch_size=32)
+    return m, X
+
+
+def test_reload_gives_bit_identical_codings(tmp_path, trained):
+    m, X = trained
+    path = save(m, tmp_path / "m.safetensors", metadata={"note": "hi"})
+    r = load(path)
+    x = torch.from_numpy(X)
+    assert torch.equal(m.encode(x), r.encode(x))
+    assert torch.equal(m(x), r(x))
+    assert r.metadata["note"] == "hi"
+    assert r.metadata["model"] == "stacked" and r.metadata["kwargs"]["tied"] is True
+    assert r.metadata["codings_version"] == codings.__version__
+
+
+def test_tied_weights_stay_shared_after_reload(tmp_path, trained):
+    m, _ = trained
+    r = load(save(m, tmp_path / "m.safetensors"))
+    dec = [b[0] for b in r.decoder]
+    assert all(isinstance(t, TiedLinear) for t in dec)
+    assert dec[-1].source is r.encoder[0][0]
+    assert len(list(r.parameters())) == len(list(m.parameters()))
+    with torch.no_grad():
+        r.encoder[0][0].weight.add_(1.0)
+    assert torch.equal(dec[-1].weight, r.encoder[0][0].weight.t())
+
+
+def test_the_file_is_data_not_code(tmp_path, trained):
+    m, _ = trained
+    path = save(m, tmp_path / "m.safetensors")
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    meta = json.loads(header["__metadata__"]["codings"])
+    assert meta["format"] == "codings" and meta["format_version"] == 1
+    assert b"pickle" not in raw and b"\x80\x04" not in raw[: 8 + n]
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, trained):
+    m, _ = trained
+    path = tmp_path / "m.safetensors"
+    save(m, path)
+    first = path.read_bytes()
+    save(m, path)
+    assert path.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_truncated_file_is_refused(tmp_path, trained):
+    m, _ = trained
+    path = save(m, tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="truncated or corrupted"):
+        load(path)
+
+
+def test_corrupted_header_is_refused(tmp_path, trained):
+    m, _ = trained
+    path = save(m, tmp_path / "m.safetensors")
+    raw = bytearray(path.read_bytes())
+    raw[10:20] = b"@@@@@@@@@@"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load(path)
+
+
+def test_foreign_safetensors_file_is_refused(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(CheckpointError, match="without codings metadata"):
+        load(path)
+    (tmp_path / "text.safetensors").write_text("hello, this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load(tmp_path / "text.safetensors")
+
+
+def test_shapes_that_do_not_match_the_config_are_refused(tmp_path, trained):
+    m, _ = trained
+    path = save(m, tmp_path / "m.safetensors")
+    tensors = {k: v.clone() for k, v in m.state_dict().items()}
+    tensors["encoder.0.0.weight"] = torch.zeros(7, 12)
+    header = read_metadata(path)
+    save_file(tensors, str(path), metadata={"codings": json.dumps(header)})
+    with pytest.raises(CheckpointError, match=r"has shape \(7, 12\)"):
+        load(path)
+
+
+def test_missing_file_and_unbuilt_model(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load(tmp_path / "nope.safetensors")
+    with pytest.raises(ValueError, match="not made by codings.build"):
+        save(torch.nn.Linear(2, 2), tmp_path / "x.safetensors")
+
+
+def test_newer_format_is_refused(tmp_path, trained):
+    m, _ = trained
+    path = save(m, tmp_path / "m.safetensors")
+    header = read_metadata(path)
+    header["format_version"] = 99
+    save_file(
+        {k: v.contiguous() for k, v in m.state_dict().items()},
+        str(path),
+        metadata={"codings": json.dumps(header)},
+    )
+    with pytest.raises(CheckpointError, match="upgrade codings"):
+        load(path)

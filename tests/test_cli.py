@@ -1,0 +1,220 @@
+import json
+
+import numpy as np
+import pytest
+
+from codings.cli import main, parse_value
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(
+        [
+            "train",
+            "stacked",
+            "--dataset",
+            "digits",
+            "--hidden",
+            "16,4",
+            "--tied",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--lr",
+            "3e-3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--json",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_list_shows_models_and_arguments(capsys):
+    r = run_json(capsys, "list")
+    assert r["models"]["stacked"]["arguments"]["tied"] is False
+    assert "linear" in r["models"]
+
+
+def test_train_writes_model_history_metrics_and_figures(digits_run):
+    names = {p.name for p in digits_run.iterdir()}
+    assert {
+        "model.safetensors",
+        "train_state.safetensors",
+        "history.json",
+        "metrics.json",
+        "curves.png",
+        "reconstructions.png",
+    } <= names
+    history = json.loads((digits_run / "history.json").read_text())
+    assert len(history) == 3 and "val_mse" in history[-1]
+
+
+def test_eval_reports_the_test_split(capsys, digits_run):
+    r = run_json(capsys, "eval", digits_run, "--dataset", "digits", "--split", "test")
+    assert r["split"] == "test" and r["n"] == 179
+    from codings.datasets import load_dataset
+
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    mean_mse = float(((test.X - train.X.mean(0)) ** 2).mean())
+    assert 0 < r["mse"] < mean_mse and r["loss"] > 0
+
+
+def test_encode_and_reconstruct_files(capsys, digits_run, tmp_path):
+    from codings.datasets import load_dataset
+
+    X = load_dataset("digits", "test").X[:7]
+    np.save(tmp_path / "x.npy", X)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+    r = run_json(capsys, "encode", digits_run, tmp_path / "x.npy", tmp_path / "z.npy")
+    assert r["shape"] == [7, 4] and np.load(tmp_path / "z.npy").shape == (7, 4)
+    r = run_json(capsys, "encode", digits_run, tmp_path / "x.csv", tmp_path / "z.csv")
+    assert np.allclose(
+        np.loadtxt(tmp_path / "z.csv", delimiter=","), np.load(tmp_path / "z.npy"), atol=1e-5
+    )
+    r = run_json(
+        capsys,
+        "reconstruct",
+        digits_run,
+        tmp_path / "x.npy",
+        tmp_path / "r.npy",
+        "--plot",
+        tmp_path / "r.png",
+    )
+    R = np.load(tmp_path / "r.npy")
+    assert R.shape == X.shape and r["mse"] == pytest.approx(float(((R - X) ** 2).mean()), rel=1e-5)
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_resume_continues_a_run(capsys, tmp_path):
+    args = [
+        "train",
+        "stacked",
+        "--dataset",
+        "digits",
+        "--hidden",
+        "8",
+        "--out",
+        tmp_path,
+        "--no-progress",
+    ]
+    assert run(capsys, *args, "--epochs", "2")[0] == 0
+    code, _, err = run(capsys, *args, "--epochs", "4")
+    assert code == 1 and "--resume" in err
+    r = run_json(capsys, *args, "--epochs", "4", "--resume")
+    assert r["epochs"] == 4
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 4
+
+
+def test_pca_check_on_iris_meets_the_bounds(capsys, tmp_path):
+    r = run_json(capsys, "pca-check", "--dataset", "iris", "--latent-dim", "2", "--out", tmp_path)
+    assert r["mse_ratio"] <= 1.01
+    assert r["max_principal_angle_deg"] <= 1.0
+    assert r["pca_explained_variance"] == pytest.approx(0.9581, abs=1e-3)  # known for iris
+    assert (tmp_path / "pca_vs_autoencoder.png").exists()
+
+
+def test_user_csv_file_trains_with_standardisation(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * [1, 10, 100, 1, 1] + 50
+    np.savetxt(tmp_path / "d.csv", X, delimiter=",")
+    out = tmp_path / "run"
+    r = run_json(
+        capsys,
+        "train",
+        "stacked",
+        "--dataset",
+        tmp_path / "d.csv",
+        "--hidden",
+        "4",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "32",
+        "--lr",
+        "3e-3",
+        "--out",
+        out,
+        "--no-progress",
+    )
+    assert r["epochs"] == 40
+    r = run_json(capsys, "reconstruct", out, tmp_path / "d.csv", tmp_path / "r.npy")
+    # Reconstructions come back in the user's units: relative to each column's variance the
+    # error beats predicting the mean (standardised outputs would be off by ~50 everywhere).
+    R = np.load(tmp_path / "r.npy")
+    assert (((R - X) ** 2).mean(0) / X.var(0)).mean() < 0.9
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "stackd", "--dataset", "digits", "--out", "{tmp}"], "did you mean 'stacked'"),
+        (["train", "stacked", "--dataset", "nope", "--out", "{tmp}"], "nope"),
+        (
+            ["train", "stacked", "--dataset", "digits", "--set", "hiden=3", "--out", "{tmp}"],
+            "did you mean 'hidden'",
+        ),
+        (["train", "stacked", "--dataset", "digits", "--lr", "-1", "--out", "{tmp}"], "lr=-1"),
+        (["train", "linear", "--dataset", "digits", "--tied", "--out", "{tmp}"], "no tied option"),
+        (["eval", "{tmp}", "--dataset", "digits"], "no model.safetensors"),
+        (["encode", "{tmp}/missing.safetensors", "a.npy", "b.npy"], "no such checkpoint"),
+    ],
+)
+def test_errors_are_one_clear_line(capsys, tmp_path, argv, message):
+    code, out, err = run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert code == 1
+    assert err.startswith("codings: error:") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError):
+        main(["--debug", "eval", str(tmp_path), "--dataset", "digits"])
+
+
+def test_parse_value():
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5
+    assert parse_value("true") is True and parse_value("300,150") == [300, 150]
+    assert parse_value("gaussian") == "gaussian" and parse_value("none") is None
+
+
+def test_train_on_mnist_through_the_data_dir(capsys, tmp_path, data_dir):
+    r = run_json(
+        capsys,
+        "train",
+        "stacked",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data_dir,
+        "--hidden",
+        "64",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--lr",
+        "3e-3",
+        "--out",
+        tmp_path,
+        "--no-progress",
+    )
+    assert r["val_mse"] < 0.035  # half the mean image's error
+    r = run_json(capsys, "eval", tmp_path, "--dataset", "mnist", "--data-dir", data_dir)
+    assert r["n"] == 10000 and r["mse"] < 0.035

@@ -1,0 +1,177 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from codings import TrainingDiverged, build, evaluate, fit
+from codings.train import History, resolve_device
+
+
+def _data(n=256, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d), dtype=np.float32)
+
+
+def _weights(m):
+    return {k: v.clone() for k, v in m.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_gives_bit_identical_weights():
+    X = _data()
+    runs = []
+    for _ in range(2):
+        m = build("stacked", n_features=16, hidden=(8, 4), tied=True, seed=1)
+        fit(m, X, epochs=3, batch_size=32, seed=5)
+        runs.append(_weights(m))
+    assert _same(*runs)
+    m = build("stacked", n_features=16, hidden=(8, 4), tied=True, seed=1)
+    fit(m, X, epochs=3, batch_size=32, seed=6)
+    assert not _same(runs[0], _weights(m))
+
+
+def test_fit_leaves_the_global_rng_alone():
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    fit(build("stacked", n_features=16, hidden=(4,)), _data(), epochs=1)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_history_has_every_named_part_per_epoch():
+    X = _data()
+    m = build("stacked", n_features=16, hidden=(8,), l2=1e-3, seed=0)
+    h = fit(m, X[:200], X_val=X[200:], epochs=4, batch_size=50)
+    assert isinstance(h, History) and len(h) == 4
+    for key in ("train_loss", "train_reconstruction", "train_l2", "val_loss", "val_mse"):
+        assert len(h[key]) == 4 and all(math.isfinite(v) for v in h[key])
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    # The validation numbers are what evaluate() computes on the final weights.
+    assert h["val_loss"][-1] == pytest.approx(evaluate(m, X[200:])["loss"], rel=1e-5)
+    for rec in h.records:
+        assert rec["train_loss"] == pytest.approx(rec["train_reconstruction"] + rec["train_l2"])
+
+
+def test_training_reduces_error_below_the_mean_predictor():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(512, 2)) @ rng.normal(size=(2, 12))).astype(np.float32)
+    m = build("stacked", n_features=12, hidden=(8, 2), activation="tanh", seed=0)
+    fit(m, X, epochs=60, batch_size=64, lr=3e-3)
+    assert evaluate(m, X)["mse"] < 0.1 * X.var(0).mean()
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    X = _data()
+    full = build("stacked", n_features=16, hidden=(8, 4), tied=True, l2=1e-3, seed=3)
+    h_full = fit(full, X, epochs=4, batch_size=32, seed=9)
+
+    ck = tmp_path / "state.safetensors"
+    part = build("stacked", n_features=16, hidden=(8, 4), tied=True, l2=1e-3, seed=3)
+    fit(part, X, epochs=2, batch_size=32, seed=9, checkpoint=ck)
+    fresh = build("stacked", n_features=16, hidden=(8, 4), tied=True, l2=1e-3, seed=99)
+    h_res = fit(fresh, X, epochs=4, batch_size=32, seed=9, checkpoint=ck, resume=ck)
+    assert _same(_weights(full), _weights(fresh))
+    assert h_res["train_loss"] == h_full["train_loss"]
+
+
+def test_resume_refuses_another_model(tmp_path):
+    ck = tmp_path / "state.safetensors"
+    fit(build("stacked", n_features=16, hidden=(8,)), _data(), epochs=1, checkpoint=ck)
+    with pytest.raises(ValueError, match="saved for model stacked"):
+        fit(build("stacked", n_features=16, hidden=(6,)), _data(), epochs=2, resume=ck)
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_weights(tmp_path):
+    X = _data() * 1e3
+    m = build("stacked", n_features=16, hidden=(8,), activation="linear", init="xavier", seed=0)
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(TrainingDiverged) as err:
+        fit(m, X, epochs=50, batch_size=256, lr=1e2, optimizer="sgd", checkpoint=ck)
+    msg = str(err.value)
+    assert "diverged in epoch" in msg and "reconstruction=" in msg and "lr=" in msg
+    assert str(ck) in msg
+    assert all(torch.isfinite(p).all() for p in m.parameters())
+    # The checkpoint on disk still holds finite weights of the last completed epoch.
+    fresh = build("stacked", n_features=16, hidden=(8,), activation="linear", init="xavier")
+    fit(fresh, X[:1], epochs=0)
+    from codings.checkpoint import load_train_state
+    from codings.train import _objectives, make_optimizer
+
+    opts = {k: make_optimizer("sgd", v, 0.1) for k, v in _objectives(fresh).items()}
+    state = load_train_state(ck, fresh, opts)
+    assert state["epoch"] >= 1
+    assert all(torch.isfinite(p).all() for p in fresh.parameters())
+
+
+def test_early_stopping_restores_the_best_weights():
+    X = _data()
+    m = build("stacked", n_features=16, hidden=(8,), seed=0)
+    seen = []
+
+    def spy(epoch, record, model):
+        seen.append((record["val_loss"], _weights(model)))
+
+    h = fit(m, X[:200], X_val=X[200:], epochs=200, lr=0.05, patience=2, callbacks=[spy])
+    assert len(h) < 200
+    best_loss, best_w = min(seen, key=lambda t: t[0])
+    assert _same(_weights(m), best_w)
+    assert evaluate(m, X[200:])["loss"] == pytest.approx(best_loss, rel=1e-6)
+
+
+def test_callback_can_stop_training():
+    h = fit(
+        build("stacked", n_features=16, hidden=(4,)),
+        _data(),
+        epochs=10,
+        callbacks=[lambda e, r, m: e >= 3],
+    )
+    assert len(h) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": -1}, "epochs=-1"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"lr": 0.0}, "lr=0.0"),
+        ({"optimizer": "adma"}, "did you mean 'adam'"),
+        ({"patience": 0}, "patience=0"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
+def test_bad_fit_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit(build("stacked", n_features=16, hidden=(4,)), _data(), **kwargs)
+
+
+def test_bad_data_is_refused_with_its_position():
+    X = _data()
+    X[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"index \(3, 5\)"):
+        fit(build("stacked", n_features=16, hidden=(4,)), X, epochs=1)
+    with pytest.raises(ValueError, match="X_val has shape"):
+        fit(build("stacked", n_features=16, hidden=(4,)), _data(), X_val=_data(d=8), epochs=1)
+    with pytest.raises(ValueError, match="numeric"):
+        fit(build("stacked", n_features=16, hidden=(4,)), np.array([["a"] * 16]), epochs=1)
+
+
+def test_device_resolution_is_cpu_here():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_mnist_tied_stacked_learns_in_one_epoch(data_dir):
+    from codings.datasets import load_dataset
+
+    train = load_dataset("mnist", "train", data_dir=data_dir)
+    val = load_dataset("mnist", "validation", data_dir=data_dir)
+    m = build("stacked", n_features=784, hidden=(300, 150), l2=1e-4, tied=True, seed=0)
+    h = fit(m, train.X[:10000], X_val=val.X[:2000], epochs=1, batch_size=128)
+    mean_image_mse = float(((val.X[:2000] - train.X[:10000].mean(0)) ** 2).mean())  # ~0.067
+    assert h["val_mse"][-1] < 0.5 * mean_image_mse
