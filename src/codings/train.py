@@ -313,8 +313,8 @@ def _diverged_message(epoch, batch, objective, total, parts, lr, checkpoint) -> 
     where = f"; the last good checkpoint is {checkpoint}" if checkpoint else ""
     return (
         f"training diverged in epoch {epoch + 1}, batch {batch + 1}: the {objective} is "
-        f"{float(total.detach())} ({shown}; non-finite: {', '.join(bad) or 'the sum'}). The model was put "
-        f"back to its weights after epoch {epoch}{where}. Try a smaller learning rate "
-        f"(lr={lr:g} now, e.g. {lr / 10:g}), gradient clipping (clip_norm=1.0), or check that "
-        "the inputs are scaled (e.g. to [0, 1] or standardised)."
+        f"{float(total.detach())} ({shown}; non-finite: {', '.join(bad) or 'the sum'}). "
+        f"The model was put back to its weights after epoch {epoch}{where}. "
+        f"Try a smaller learning rate (lr={lr:g} now, e.g. {lr / 10:g}), gradient clipping "
+        "(clip_norm=1.0), or check that the inputs are scaled (e.g. to [0, 1] or standardised)."
     )
