@@ -191,3 +191,4 @@ def run_tour(
 
 
 # Steps of later capabilities register themselves on import, in this order.
+from . import regularised as _regularised  # noqa: E402,F401  denoising and sparse codings
