@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .checkpoint import load, save  # noqa: E402
 from .models import MODELS, Autoencoder, build, register  # noqa: E402
 from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
+from . import generative  # noqa: E402,F401  (registers vae and aae)
 from . import regularised  # noqa: E402,F401  (registers its models)
 
 __all__ = [

@@ -386,8 +386,8 @@ def cmd_sample(args) -> int:
         image_grid(S, _image_shape(model, S.shape[1]), out, title=f"{args.n} samples")
     else:
         _write_array(args.out, S)
-    emit(args, {"output": args.out, "shape": list(S.shape), "how": how},
-         [f"wrote {S.shape[0]} samples ({how}) -> {args.out}"])  # fmt: skip
+    result = {"output": args.out, "shape": list(S.shape), "how": how}
+    emit(args, result, [f"wrote {S.shape[0]} samples ({how}) -> {args.out}"])
     return 0
 
 
@@ -422,12 +422,12 @@ def cmd_interpolate(args) -> int:
     R = _to_data(model, interpolate(model, a, b, steps=args.steps))
     out = Path(args.out)
     if out.suffix.lower() == ".png":
-        image_rows([R], _image_shape(model, R.shape[1]), out,
-                   title=f"from {args.source} to {args.target}")  # fmt: skip
+        title = f"from {args.source} to {args.target}"
+        image_rows([R], _image_shape(model, R.shape[1]), out, title=title)
     else:
         _write_array(args.out, R)
-    emit(args, {"output": args.out, "shape": list(R.shape)},
-         [f"wrote {len(R)} decoded codings from {args.source} to {args.target} -> {args.out}"])  # fmt: skip
+    line = f"wrote {len(R)} decoded codings from {args.source} to {args.target} -> {args.out}"
+    emit(args, {"output": args.out, "shape": list(R.shape)}, [line])
     return 0
 
 
@@ -447,11 +447,11 @@ def cmd_latent(args) -> int:
     kw = {}
     if Z.shape[1] == 2 and getattr(model, "prior", None) is not None:
         grid, half = latent_plane(model, args.grid)
-        kw = {"grid": _to_data(model, grid), "extent": half,
-              "image_shape": _image_shape(model, X.shape[1])}  # fmt: skip
+        shape = _image_shape(model, X.shape[1])
+        kw = {"grid": _to_data(model, grid), "extent": half, "image_shape": shape}
     latent_scatter(Z, y, args.out, title=f"{model.metadata['model']}: {name} codings", **kw)
-    emit(args, {"output": args.out, "n": len(Z), "latent_dim": int(Z.shape[1])},
-         [f"drew {len(Z)} codings ({Z.shape[1]}-D) -> {args.out}"])  # fmt: skip
+    result = {"output": args.out, "n": len(Z), "latent_dim": int(Z.shape[1])}
+    emit(args, result, [f"drew {len(Z)} codings ({Z.shape[1]}-D) -> {args.out}"])
     return 0
 
 

@@ -107,3 +107,73 @@ def projections(
         ax.set_ylabel("2nd coding")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def image_grid(
+    X: np.ndarray,
+    image_shape: tuple[int, int],
+    path: str | Path,
+    *,
+    ncols: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Images (n, h*w) with values in [0, 1] in a square-ish grid, e.g. samples from a model."""
+    plt = _plt()
+    X = np.asarray(X)
+    ncols = ncols or int(np.ceil(np.sqrt(len(X))))
+    nrows = int(np.ceil(len(X) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(X):
+            ax.imshow(X[i].reshape(image_shape), cmap="binary", vmin=0, vmax=1)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def latent_scatter(
+    Z: np.ndarray,
+    y: np.ndarray | None,
+    path: str | Path,
+    *,
+    grid: np.ndarray | None = None,
+    image_shape: tuple[int, int] | None = None,
+    extent: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Codings coloured by label; more than 2 codings are drawn on their first two principal
+    axes. With ``grid`` ((n*n, h*w) images decoded over the square ``[-extent, extent]^2``, rows
+    from top to bottom) a second panel shows the decoded latent plane on the same axes."""
+    plt = _plt()
+    Z = np.asarray(Z, dtype=np.float64)
+    xlabel, ylabel = "1st coding", "2nd coding"
+    if Z.shape[1] > 2:
+        Zc = Z - Z.mean(0)
+        _, _, vt = np.linalg.svd(Zc, full_matrices=False)
+        Z = Zc @ vt[:2].T
+        xlabel, ylabel = "1st principal axis of the codings", "2nd principal axis"
+    elif Z.shape[1] == 1:
+        Z = np.hstack([Z, np.zeros_like(Z)])
+    panels = 1 if grid is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.6), squeeze=False)
+    ax = axes[0][0]
+    sc = ax.scatter(Z[:, 0], Z[:, 1], c=y, s=4, cmap="tab10", alpha=0.7)
+    if y is not None:
+        fig.colorbar(sc, ax=ax, label="label")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "codings")
+    if grid is not None:
+        if image_shape is None or extent is None:
+            raise ValueError("latent_scatter: a grid needs image_shape and extent")
+        n = int(round(np.sqrt(len(grid))))
+        h, w = image_shape
+        mosaic = np.asarray(grid).reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+        ax2 = axes[0][1]
+        ax2.imshow(mosaic, cmap="binary", vmin=0, vmax=1, extent=(-extent, extent, -extent, extent))
+        ax2.set_title("decoded over the latent plane")
+        ax2.set_xlabel("1st coding")
+        ax2.set_ylabel("2nd coding")
+    fig.tight_layout()
+    return _save(fig, path)

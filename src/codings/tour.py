@@ -191,4 +191,5 @@ def run_tour(
 
 
 # Steps of later capabilities register themselves on import, in this order.
+from . import classify as _classify  # noqa: E402,F401  layer-wise training, then pretraining
 from . import regularised as _regularised  # noqa: E402,F401  denoising and sparse codings
