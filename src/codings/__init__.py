@@ -3,6 +3,8 @@
 __version__ = "0.1.0"
 
 from .checkpoint import load, save  # noqa: E402
+from .classify import Classifier, features, train_classifier  # noqa: E402
+from .layerwise import pretrain_layerwise  # noqa: E402
 from .models import MODELS, Autoencoder, build, register  # noqa: E402
 from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
 from . import generative  # noqa: E402,F401  (registers vae and aae)
@@ -11,13 +13,17 @@ from . import regularised  # noqa: E402,F401  (registers its models)
 __all__ = [
     "MODELS",
     "Autoencoder",
+    "Classifier",
     "History",
     "TrainingDiverged",
     "__version__",
     "build",
     "evaluate",
+    "features",
     "fit",
     "load",
+    "pretrain_layerwise",
     "register",
     "save",
+    "train_classifier",
 ]

@@ -177,3 +177,42 @@ def latent_scatter(
         ax2.set_ylabel("2nd coding")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def feature_images(
+    W: np.ndarray,
+    image_shape: tuple[int, int],
+    path: str | Path,
+    *,
+    n: int = 64,
+    title: str | None = "first-layer features",
+) -> Path:
+    """What first-layer units respond to: row ``i`` of ``W`` (units, pixels) as an image.
+
+    Each unit gets its own symmetric colour scale (white 0, red positive, blue negative), since
+    only the pattern matters, not the scale. Draws the first ``n`` units in a square grid.
+    """
+    plt = _plt()
+    W = np.asarray(W)
+    n = min(n, len(W))
+    side = int(np.ceil(np.sqrt(n)))
+    fig, axes = plt.subplots(side, side, figsize=(side * 0.9, side * 0.9), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            img = W[i].reshape(image_shape)  # row-major, the same order the images were flattened
+            lim = float(np.abs(img).max()) or 1.0
+            ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def layerwise_reconstructions(
+    rows: Sequence[np.ndarray],
+    labels: Sequence[str],
+    image_shape: tuple[int, int],
+    path: str | Path,
+) -> Path:
+    """Originals, then the reconstruction after each phase of layer-wise training, in rows."""
+    return image_rows(rows, image_shape, path, labels=list(labels))

@@ -1,0 +1,273 @@
+"""Greedy layer-wise training of a stacked autoencoder, one shallow autoencoder at a time.
+
+A stacked autoencoder with encoder blocks ``e_0 .. e_{n-1}`` and decoder blocks ``d_0 .. d_{n-1}``
+(decoder block ``d_{n-1-k}`` mirrors encoder block ``e_k``) is trained in ``n`` phases
+(Bengio et al. 2007, "Greedy layer-wise training of deep networks"):
+
+* phase 1 trains the outer pair ``x -> e_0 -> d_{n-1}`` on the data, with the model's own
+  output kind (squared error, or Bernoulli logits);
+* phase k trains the pair ``h_{k-1} -> e_{k-1} -> d_{n-k}`` to reconstruct ``h_{k-1}``, the codings
+  of the frozen blocks below, computed once and cached, with squared error.
+
+Each phase's shallow model is an :class:`~codings.models.Autoencoder` made of the parent's own
+block modules, so the stacked model is trained in place, and the parent's corruption and
+penalties (the L2 penalty then sums only that pair's weights) apply in every phase. The shallow
+model holds only its pair, so :func:`codings.fit` cannot touch the frozen blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .models import Autoencoder
+from .tour import Row, Tour, step
+from .train import History, as_tensor, fit, resolve_device
+
+__all__ = [
+    "layer_pairs",
+    "partial_autoencoder",
+    "pretrain_layerwise",
+    "shallow_autoencoder",
+]
+
+
+def layer_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+    """``[(e_0, d_{n-1}), (e_1, d_{n-2}), ...]``: each encoder block with its mirror, outer first.
+
+    The model must be an :class:`Autoencoder` whose encoder and decoder are ``nn.Sequential``s
+    of the same number of blocks (as the ``stacked`` builder makes them).
+    """
+    enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    if not isinstance(enc, nn.Sequential) or not isinstance(dec, nn.Sequential):
+        raise ValueError(
+            f"layer-wise training needs a model whose encoder and decoder are nn.Sequential "
+            f"stacks of blocks; got encoder {type(enc).__name__} and decoder "
+            f"{type(dec).__name__}. Build it with codings.build('stacked', ...)"
+        )
+    if len(enc) != len(dec) or len(enc) == 0:
+        raise ValueError(
+            f"layer-wise training pairs each encoder block with its mirror, but the encoder has "
+            f"{len(enc)} blocks and the decoder {len(dec)}; use a mirrored (stacked) model"
+        )
+    n = len(enc)
+    return [(enc[k], dec[n - 1 - k]) for k in range(n)]
+
+
+def shallow_autoencoder(model: Autoencoder, phase: int) -> Autoencoder:
+    """The shallow autoencoder trained in ``phase`` (1 = the outer pair), sharing its modules.
+
+    The outer phase reconstructs the data with the model's output kind; inner phases reconstruct
+    hidden codings with squared error. The innermost phase includes the model's bottleneck, if
+    any. Corruption and penalties are the model's own.
+    """
+    pairs = layer_pairs(model)
+    _check_phase(phase, len(pairs))
+    enc, dec = pairs[phase - 1]
+    shallow = Autoencoder(
+        enc,
+        dec,
+        output=model.output if phase == 1 else "linear",
+        bottleneck=model.bottleneck if phase == len(pairs) else None,
+        corruption=model.corruption,
+        penalties=tuple(model.penalties),
+        # A transform of the data (e.g. dynamic binarisation) belongs to the data's phase only.
+        input_transform=getattr(model, "input_transform", None) if phase == 1 else None,
+    )
+    shallow.config = {"name": "shallow", "kwargs": {"phase": phase}}
+    return shallow
+
+
+def partial_autoencoder(model: Autoencoder, k: int) -> Autoencoder:
+    """The first ``k`` pairs stacked: ``x -> e_0 .. e_{k-1} -> d_{n-k} .. d_{n-1}``.
+
+    After phase ``k`` of layer-wise training this is what the model reconstructs with the pairs
+    trained so far (``k = n`` is the whole model); it shares the model's modules.
+    """
+    n = len(layer_pairs(model))
+    _check_phase(k, n, name="k")
+    return Autoencoder(
+        nn.Sequential(*list(model.encoder)[:k]),
+        nn.Sequential(*list(model.decoder)[n - k :]),
+        output=model.output,
+        bottleneck=model.bottleneck if k == n else None,
+    )
+
+
+def _check_phase(phase: int, n: int, name: str = "phase") -> None:
+    if not isinstance(phase, int) or not 1 <= phase <= n:
+        raise ValueError(
+            f"{name}={phase!r} must be a whole number from 1 to {n} (the model's depth)"
+        )
+
+
+@torch.no_grad()
+def _codings(blocks: Sequence[nn.Module], X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """The output of the (frozen) ``blocks`` applied to ``X``, in evaluation mode, no gradients."""
+    if not blocks:
+        return X
+    stack = nn.Sequential(*blocks)
+    was = [b.training for b in blocks]
+    stack.eval()
+    try:
+        return torch.cat([stack(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+    finally:
+        for b, t in zip(blocks, was, strict=True):
+            b.train(t)
+
+
+def _per_phase(value, n: int, name: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name}={value!r} has {len(value)} entries; the model has {n} phases")
+        return list(value)
+    return [value] * n
+
+
+def pretrain_layerwise(
+    model: Autoencoder,
+    X,
+    *,
+    X_val=None,
+    epochs: int | Sequence[int] = 5,
+    finetune_epochs: int = 0,
+    batch_size: int = 256,
+    lr: float | Sequence[float] = 1e-3,
+    finetune_lr: float | None = None,
+    optimizer: str = "adam",
+    seed: int = 0,
+    patience: int | None = None,
+    on_phase_end: Callable[[int, Autoencoder], None] | None = None,
+    device: str | torch.device | None = "auto",
+) -> dict[str, History]:
+    """Train ``model`` greedily, one layer pair per phase, then optionally fine-tune end to end.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A mirrored stack (``codings.build("stacked", ...)``), trained in place.
+    X, X_val : array or tensor, (n, d)
+        Training and optional validation data; the validation data is passed through the frozen
+        blocks like the training data, so each phase reports its own validation loss.
+    epochs, lr : int / float, or one per phase
+        Epochs and learning rate of each phase.
+    finetune_epochs, finetune_lr
+        Epochs of end-to-end training afterwards (0: none) and its learning rate (default: the
+        last phase's).
+    on_phase_end : callable, optional
+        Called as ``on_phase_end(phase, partial)`` after each phase, where ``partial`` is
+        :func:`partial_autoencoder` of the pairs trained so far (e.g. to draw reconstructions).
+
+    Returns
+    -------
+    dict
+        ``{"phase 1": History, ..., "phase n": History[, "finetune": History]}``.
+    """
+    pairs = layer_pairs(model)
+    n = len(pairs)
+    epochs_k = _per_phase(epochs, n, "epochs")
+    lr_k = _per_phase(lr, n, "lr")
+    dev = resolve_device(device)
+    model.to(dev)
+    X = as_tensor(X, dev)
+    Xv = as_tensor(X_val, dev, name="X_val") if X_val is not None else None
+    encoder = list(model.encoder)
+    histories: dict[str, History] = {}
+    h, hv = X, Xv
+    for k in range(1, n + 1):
+        if k > 1:
+            # Codings of the blocks frozen so far: computed once per phase, then cached.
+            h = _codings(encoder[k - 2 : k - 1], h)  # (N, d_{k-2}) -> (N, d_{k-1})
+            hv = _codings(encoder[k - 2 : k - 1], hv) if hv is not None else None
+        shallow = shallow_autoencoder(model, k)
+        histories[f"phase {k}"] = fit(
+            shallow,
+            h,
+            X_val=hv,
+            epochs=epochs_k[k - 1],
+            batch_size=batch_size,
+            lr=lr_k[k - 1],
+            optimizer=optimizer,
+            seed=seed + k - 1,
+            patience=patience,
+            device=dev,
+        )
+        if on_phase_end is not None:
+            on_phase_end(k, partial_autoencoder(model, k))
+    if finetune_epochs:
+        histories["finetune"] = fit(
+            model,
+            X,
+            X_val=Xv,
+            epochs=finetune_epochs,
+            batch_size=batch_size,
+            lr=finetune_lr if finetune_lr is not None else lr_k[-1],
+            optimizer=optimizer,
+            seed=seed + n,
+            patience=patience,
+            device=dev,
+        )
+    model.eval()
+    return histories
+
+
+def flat_history(histories: dict[str, History]) -> list[dict]:
+    """The phases' records one after another, numbered on, each with its ``stage``."""
+    records = []
+    for stage, hist in histories.items():
+        for r in hist.records:
+            records.append(
+                {**r, "epoch": len(records) + 1, "stage_epoch": r["epoch"], "stage": stage}
+            )
+    return records
+
+
+# --- the tour ---------------------------------------------------------------------------------
+
+
+@step
+def tour_layerwise(t: Tour) -> list[Row]:
+    from . import build, evaluate
+    from .metrics import reconstruct
+    from .plots import filters, layerwise_reconstructions
+
+    train, val, test = t.data("train"), t.data("validation"), t.data("test")
+    d = train.X.shape[1]
+    hidden = (32, 16) if t.quick else (300, 150)
+    name = "-".join(str(s) for s in (d, *hidden, *hidden[-2::-1], d))
+    l2 = 1e-4
+    t.say(f"Greedy layer-wise training of a tied {name} (ELU, l2={l2:g}), one pair per phase")
+    model = build("stacked", n_features=d, hidden=hidden, l2=l2, tied=True, seed=t.seed)
+    shown = val.X[:8]
+    rows_shown = [shown]
+    labels = ["original"]
+
+    def snapshot(k: int, partial: Autoencoder) -> None:
+        rows_shown.append(reconstruct(partial, shown))
+        labels.append(f"after phase {k}")
+
+    hist = pretrain_layerwise(
+        model,
+        train.X,
+        X_val=val.X,
+        epochs=40 if t.quick else 4,
+        batch_size=64 if t.quick else 150,
+        lr=3e-3 if t.quick else 1e-2 / 10,
+        seed=t.seed,
+        on_phase_end=snapshot,
+    )
+    mse = evaluate(model, test.X)["mse"]
+    t.figure(
+        layerwise_reconstructions(
+            rows_shown, labels, train.image_shape, t.out / "layerwise_reconstructions.png"
+        )
+    )
+    t.figure(filters(model, train.image_shape, t.out / "layerwise_features.png"))
+    phase1 = hist["phase 1"].last.get("val_mse", float("nan"))
+    t.say(
+        f"   test per-pixel MSE after the last phase {mse:.5f} (outer pair alone, validation: "
+        f"{phase1:.5f}); no fine-tuning"
+    )
+    return [(f"layer-wise {name} ({t.dataset})", "test per-pixel MSE", mse, "before fine-tuning")]
