@@ -6,7 +6,7 @@ accuracy in the paper. This script trains the registered ``wta`` model, then a l
 regression on the frozen codings (C chosen on the validation split), and reports the test
 accuracy, next to the same classifier on raw pixels.
 
-    python benchmarks/wta.py                # full run (train 55k, 30 epochs)
+    python benchmarks/wta.py                # full run (train 55k, 20 epochs)
     python benchmarks/wta.py --quick        # smoke run (5k examples, 2 epochs)
 """
 
@@ -24,12 +24,17 @@ from codings.datasets import load_dataset
 from codings.metrics import encode, linear_probe
 
 
+def _log(epoch: int, record: dict, model) -> None:
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+    print(f"epoch {epoch}: {shown}", flush=True)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small smoke run")
     p.add_argument("--units", type=int, default=2000)
     p.add_argument("--rate", type=float, default=0.05, help="lifetime sparsity")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--C", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -59,6 +64,7 @@ def main(argv=None) -> dict:
         lr=args.lr,
         seed=args.seed,
         device="cpu",
+        callbacks=[_log],
     )
     train_s = time.perf_counter() - t0
     val_mse = evaluate(model, val.X)["mse"]

@@ -202,8 +202,11 @@ def cmd_list(args) -> int:
     return 0
 
 
-def model_kwargs(args, n_features: int) -> dict:
-    """Builder arguments from the command line's flags and --set KEY=VALUE pairs."""
+def model_kwargs(args, n_features: int, image_shape=None) -> dict:
+    """Builder arguments from the command line's flags and --set KEY=VALUE pairs.
+
+    A builder with an ``image_shape`` argument gets the data set's, unless --set gives one.
+    """
     from .models import builder_params
 
     params = builder_params(args.model)
@@ -228,6 +231,8 @@ def model_kwargs(args, n_features: int) -> dict:
             raise CLIError(f"--set {item!r} must look like KEY=VALUE, e.g. --set sigma=0.3")
         key, value = item.split("=", 1)
         kw[key.replace("-", "_")] = parse_value(value)
+    if image_shape is not None and "image_shape" in params and "image_shape" not in kw:
+        kw["image_shape"] = list(image_shape)
     return kw
 
 
@@ -236,6 +241,7 @@ def cmd_train(args) -> int:
     from .metrics import reconstruct
     from .models import check_name
     from .plots import feature_columns, reconstructions, training_curves
+    from .regularised import model_figures
 
     check_name(args.model)
     out = Path(args.out)
@@ -259,7 +265,7 @@ def cmd_train(args) -> int:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
         Xv = _binarized(Xv, scaling, "train")
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1]))
+    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
     if args.binarize:
         from .generative import Binarize
 
@@ -296,6 +302,7 @@ def cmd_train(args) -> int:
     shown = Xv[:10] if len(Xv) else X[:10]
     if ds.image_shape is not None and scaling is None:
         figures.append(str(reconstructions(shown, R, ds.image_shape, out / "reconstructions.png")))
+        figures += [str(f) for f in model_figures(model, Xv if len(Xv) else X, ds.image_shape, out)]
     else:
         figures.append(str(feature_columns(shown, R, out / "reconstructions.png")))
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}

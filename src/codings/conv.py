@@ -68,7 +68,7 @@ def conv_encoder(
     Returns the encoder (ending with the last feature maps, not yet flat) and the (C, H, W)
     shape before each block and after the last one, which :func:`conv_decoder` mirrors.
     """
-    channels = parse_sizes(channels, "channels")
+    channels = parse_sizes([channels] if isinstance(channels, int) else channels, "channels")
     pad = kernel_size // 2
     layers: list[nn.Module] = [nn.Unflatten(1, shape)]
     shapes = [shape]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from torch import nn
 
@@ -85,7 +86,7 @@ def _dense(
     """Mirrored dense blocks; ``tail`` modules are appended to the coding layer's block."""
     if not isinstance(n_features, int) or n_features <= 0:
         raise ValueError(f"n_features={n_features!r} must be a positive integer")
-    sizes = parse_sizes(hidden)
+    sizes = parse_sizes([hidden] if isinstance(hidden, int) else hidden)  # --set hidden=300
     if latent_dim is not None:
         sizes = sizes + (parse_sizes([latent_dim], "latent_dim")[0],)
     encoder = dense_stack(
@@ -233,7 +234,7 @@ def ksparse(
     model = _dense(
         n_features, hidden, None, activation, activation, init, output, tied, l2, [KSparse(k)]
     )
-    n_codes = parse_sizes(hidden)[-1]
+    n_codes = model.encoder[-1][0].out_features
     if k > n_codes:
         raise ValueError(f"k={k} is larger than the {n_codes} codings; choose k <= {n_codes}")
     return regularise(
@@ -428,6 +429,49 @@ def mean_activations(model: nn.Module, X):
 def target_gap(model: nn.Module, X, target: float) -> float:
     """Mean over coding units of ``|mean activation - target| / target``."""
     return float((abs(mean_activations(model, X) - target) / target).mean())
+
+
+def model_figures(model: nn.Module, X, image_shape, out) -> list:
+    """Figures of what a model's regularisers do, for image rows ``X`` (written under ``out``).
+
+    The first layer's filters (dense or convolutional); noisy inputs, clean targets and
+    reconstructions when the model corrupts its input; the histogram of the codings' mean
+    activations when it has a sparsity penalty.
+    """
+    import numpy as np
+    import torch
+
+    from .penalties import KLSparsity, L1Sparsity
+    from .plots import activation_histogram, filters
+    from .plots import denoising as denoising_figure
+
+    out = Path(out)
+    paths = []
+    encoder = getattr(model, "encoder", None)
+    first = (
+        next((m for m in encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
+        if encoder is not None
+        else None
+    )
+    n_pixels = math.prod(image_shape)
+    if isinstance(first, nn.Conv2d) or (
+        isinstance(first, nn.Linear) and first.in_features == n_pixels
+    ):
+        paths.append(filters(model, image_shape, out / "filters.png"))
+    noise = getattr(model, "corruption", None)
+    X = np.asarray(X, dtype=np.float32)
+    if noise is not None:
+        gen = torch.Generator().manual_seed(0)
+        noisy = noise(torch.from_numpy(X[:10]), generator=gen).numpy()
+        R = reconstruct(model, noisy)
+        paths.append(denoising_figure(noisy, X[:10], R, image_shape, out / "denoising.png"))
+    penalties = list(getattr(model, "penalties", ()))
+    sparse = [p for p in penalties if isinstance(p, (KLSparsity, L1Sparsity))]
+    if sparse:
+        target = getattr(sparse[0], "target", None)
+        acts = mean_activations(model, X[:5000])
+        paths.append(activation_histogram(acts, target, out / "mean_activations.png"))
+    return paths
 
 
 @step
