@@ -160,6 +160,18 @@ def test_reload_gives_identical_codings_and_samples(tmp_path, name, kw):
     assert np.array_equal(sample(again, 5, seed=3), sample(model, 5, seed=3))
 
 
+@pytest.mark.parametrize("name", ["vae", "aae"])
+def test_convolutional_bodies_train_every_parameter_and_keep_the_image_size(name):
+    model = build(name, n_features=64, body="conv", channels=[4, 8], latent_dim=3, seed=0)
+    x = torch.rand(5, 64)
+    total, _ = model.train().loss(x)
+    total.backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert model.eval()(x).shape == (5, 64) and model.encode(x).shape == (5, 3)
+    with pytest.raises(ValueError, match="body='dense'"):
+        build(name, n_features=64, body="dense")
+
+
 def test_samples_have_the_data_shape_and_range():
     for name in ("vae", "aae"):
         model = build(name, n_features=64, hidden=[16], latent_dim=2, seed=0)

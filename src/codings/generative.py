@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import suggest
+from .layers import activation as _act
 from .layers import dense_stack, init_linear, parse_sizes
 from .models import Autoencoder, _check_positive, register
 from .tour import Row, Tour, step
@@ -266,16 +267,55 @@ def _check_output(output: str) -> str:
     return output
 
 
-def _bodies(n_features, sizes, latent_in, latent_out, activation, init):
-    encoder = dense_stack((n_features, *sizes), activation, init=init)
-    if latent_in is not None:  # a deterministic coding layer (linear)
-        encoder = dense_stack(
-            (n_features, *sizes, latent_in), activation, init=init, last_activation="linear"
+BODIES = ("mlp", "conv")
+
+
+def _bodies(
+    n_features, body, hidden, channels, image_shape, latent_in, latent_out, activation, init
+) -> tuple[nn.Module, nn.Module, int]:
+    """Encoder and decoder bodies: ``(encoder, decoder, width of the encoder's output)``.
+
+    'mlp': dense layers ``hidden``, mirrored. 'conv': the stride-2 convolutions of
+    :mod:`codings.conv` with ``channels``, flattened, mirrored by a dense layer and transposed
+    convolutions. ``latent_in`` adds a linear coding layer to the encoder (deterministic
+    codings); ``latent_out`` is the decoder's input width.
+    """
+    if body == "mlp":
+        sizes = parse_sizes(hidden)
+        encoder = dense_stack((n_features, *sizes), activation, init=init)
+        decoder = dense_stack(
+            (latent_out, *reversed(sizes), n_features), activation, init=init,
+            last_activation="linear",
+        )  # fmt: skip
+        width = sizes[-1]
+    elif body == "conv":
+        from .conv import chw, conv_decoder, conv_encoder
+
+        if image_shape is None:
+            side = math.isqrt(n_features)
+            image_shape = (side, side)
+        shape = chw(image_shape, n_features)
+        encoder, shapes = conv_encoder(shape, channels, act=activation, init=init)
+        encoder.append(nn.Flatten())  # (B, C, H, W) -> (B, C*H*W)
+        width = math.prod(shapes[-1])
+        up = nn.Linear(latent_out, width)
+        init_linear(up, init)
+        decoder = nn.Sequential(
+            nn.Sequential(up, _act(activation)),
+            nn.Unflatten(1, shapes[-1]),
+            conv_decoder(shapes, act=activation, init=init),
         )
-    decoder = dense_stack(
-        (latent_out, *reversed(sizes), n_features), activation, init=init, last_activation="linear"
-    )
-    return encoder, decoder
+    else:
+        raise ValueError(
+            f"body={body!r} is not known; choose 'mlp' (dense layers, hidden=...) or 'conv' "
+            "(convolutions, channels=...)" + suggest(body, BODIES)
+        )
+    if latent_in is not None:  # a deterministic, linear coding layer
+        coding = nn.Linear(width, latent_in)
+        init_linear(coding, "xavier")
+        encoder.append(coding)
+        width = latent_in
+    return encoder, decoder, width
 
 
 @register("vae")
@@ -288,13 +328,17 @@ def vae(
     output: str = "bernoulli",
     beta: float = 1.0,
     iwae_k: int = 1,
+    body: str = "mlp",
+    channels: Sequence[int] = (32, 64),
+    image_shape: Sequence[int] | None = None,
 ) -> VariationalAutoencoder:
     """Variational autoencoder: Gaussian codings, KL to N(0, I); iwae_k > 1 trains the IWAE bound.
 
     The encoder is ``n_features -> hidden`` (``activation``), then a linear layer to the mean
     and log-variance of ``latent_dim`` codings; the decoder mirrors it to Bernoulli logits
     (``output="bernoulli"``) or a Gaussian mean (``"linear"``). ``beta`` weighs the KL term
-    (beta-VAE, Higgins et al. 2017).
+    (beta-VAE, Higgins et al. 2017). ``body="conv"`` replaces the dense layers by stride-2
+    convolutions with ``channels`` on images of ``image_shape`` (square grey images when None).
     """
     _check_positive("n_features", n_features)
     _check_positive("latent_dim", latent_dim)
@@ -307,9 +351,10 @@ def vae(
             f"beta={beta!r} with iwae_k={iwae_k}: the IWAE bound has no separate KL term to "
             "weigh; use beta=1 with iwae_k > 1, or iwae_k=1 for a beta-VAE"
         )
-    sizes = parse_sizes(hidden)
-    encoder, decoder = _bodies(n_features, sizes, None, latent_dim, activation, init)
-    bottleneck = GaussianBottleneck(sizes[-1], latent_dim, beta)
+    encoder, decoder, width = _bodies(
+        n_features, body, hidden, channels, image_shape, None, latent_dim, activation, init
+    )
+    bottleneck = GaussianBottleneck(width, latent_dim, beta)
     return VariationalAutoencoder(
         encoder, decoder, bottleneck=bottleneck, iwae_k=iwae_k, output=output
     )
@@ -327,12 +372,16 @@ def aae(
     n_components: int = 10,
     discriminator: Sequence[int] = (256, 256),
     adversarial_weight: float = 1.0,
+    body: str = "mlp",
+    channels: Sequence[int] = (32, 64),
+    image_shape: Sequence[int] | None = None,
 ) -> AdversarialAutoencoder:
     """Adversarial autoencoder: a discriminator drives the codings towards a prior.
 
     ``prior`` is 'gaussian' (N(0, I)) or 'mixture' (``n_components`` Gaussians on a ring).
     ``discriminator`` gives its hidden sizes (ReLU); ``adversarial_weight`` weighs the
-    encoder's fooling term against the reconstruction (summed over features).
+    encoder's fooling term against the reconstruction (summed over features). ``body``,
+    ``channels`` and ``image_shape`` are as for ``vae``.
     """
     _check_positive("n_features", n_features)
     _check_positive("latent_dim", latent_dim)
@@ -340,8 +389,9 @@ def aae(
     _check_output(output)
     if not (isinstance(adversarial_weight, (int, float)) and adversarial_weight > 0):
         raise ValueError(f"adversarial_weight={adversarial_weight!r} must be a number > 0")
-    sizes = parse_sizes(hidden)
-    encoder, decoder = _bodies(n_features, sizes, latent_dim, latent_dim, activation, init)
+    encoder, decoder, _ = _bodies(
+        n_features, body, hidden, channels, image_shape, latent_dim, latent_dim, activation, init
+    )
     adversary = AdversarialPrior(
         make_prior(prior, latent_dim, n_components),
         parse_sizes(discriminator, "discriminator"),
