@@ -4,6 +4,12 @@ __version__ = "0.1.0"
 
 from .checkpoint import load, save  # noqa: E402
 from .classify import Classifier, features, train_classifier  # noqa: E402
+from . import estimators  # noqa: E402  (scikit-learn estimators)
+from .estimators import (  # noqa: E402
+    AutoencoderClassifier,
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+)
 from .layerwise import pretrain_layerwise  # noqa: E402
 from .models import MODELS, Autoencoder, build, register  # noqa: E402
 from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
@@ -13,11 +19,15 @@ from . import regularised  # noqa: E402,F401  (registers its models)
 __all__ = [
     "MODELS",
     "Autoencoder",
+    "AutoencoderClassifier",
+    "AutoencoderOutlierDetector",
+    "AutoencoderTransformer",
     "Classifier",
     "History",
     "TrainingDiverged",
     "__version__",
     "build",
+    "estimators",
     "evaluate",
     "features",
     "fit",

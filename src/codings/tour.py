@@ -194,3 +194,4 @@ def run_tour(
 from . import classify as _classify  # noqa: E402,F401  layer-wise training, then pretraining
 from . import generative as _generative  # noqa: E402,F401  VAE and AAE: samples, latents
 from . import regularised as _regularised  # noqa: E402,F401  denoising and sparse codings
+from . import estimators as _estimators  # noqa: E402,F401  one-class anomaly detection

@@ -1,0 +1,843 @@
+"""scikit-learn estimators: an autoencoder as a transformer, an outlier detector and a classifier.
+
+Each estimator is a thin wrapper. ``fit`` builds the model named by ``model`` (any key of
+:data:`codings.MODELS`) from the explicit parameters that builder accepts, trains it with
+:func:`codings.fit` (greedily layer by layer first, if asked) and keeps it as ``model_``. They
+follow scikit-learn's rules: ``__init__`` only stores its arguments, the data are validated in
+``fit``, learned attributes end in ``_``, and ``random_state`` is drawn from inside ``fit``.
+They pickle like any scikit-learn object; ``save``/``load`` write and read the safe format
+(safetensors weights, the parameters and fitted attributes as JSON) instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+)
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array
+from torch import nn
+
+from .errors import suggest
+from .models import MODELS, build, builder_params
+from .tour import Row, Tour, step
+from .train import OPTIMIZERS, History, fit
+
+try:
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # scikit-learn < 1.6
+
+    def _validate_data(estimator, *args, **kwargs):
+        return estimator._validate_data(*args, **kwargs)
+
+
+__all__ = [
+    "AutoencoderClassifier",
+    "AutoencoderOutlierDetector",
+    "AutoencoderTransformer",
+    "NotFittedError",
+]
+
+# The builder arguments that are explicit estimator parameters; any other goes in model_params.
+BUILDER_ARGS = ("hidden", "latent_dim", "activation", "init", "output", "l2", "tied")
+_FLOATS = [np.float64, np.float32]
+_BATCH = 256  # rows per forward pass at inference (see _infer)
+
+
+class NotFittedError(_SklearnNotFittedError):
+    """A method that needs a fitted estimator was called before ``fit`` (or ``load``)."""
+
+
+# --- what the three estimators share ------------------------------------------------------------
+
+
+class _AutoencoderMixin:
+    """Building, training, inference, pickling and saving; each estimator adds its own verbs."""
+
+    _fitted_attrs: tuple[str, ...] = (
+        "n_features_in_",
+        "feature_names_in_",
+        "latent_dim_",
+        "history_",
+    )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            name = type(self).__name__
+            raise NotFittedError(
+                f"this {name} is not fitted yet; call fit(X) first, or load a fitted one with "
+                f"{name}.load(path)"
+            )
+
+    def _validate(self, X, *, reset: bool) -> np.ndarray:
+        return _validate_data(self, X, reset=reset, dtype=_FLOATS)
+
+    def _seed(self) -> int:
+        """The seed of this fit, drawn from ``random_state`` (None: from NumPy's global RNG)."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _builder_kwargs(self, n_features: int) -> dict:
+        name = self.model
+        if not isinstance(name, str) or name not in MODELS:
+            raise ValueError(
+                f"model={name!r} is not known; choose one of {', '.join(sorted(MODELS))}"
+                + suggest(name, MODELS)
+            )
+        params = builder_params(name)
+        own = ", ".join(p for p in params if p != "n_features")
+        kwargs: dict = {"n_features": n_features}
+        for arg in BUILDER_ARGS:
+            value = getattr(self, arg)
+            if value is None:
+                continue  # the builder's default
+            if arg not in params:
+                raise ValueError(
+                    f"{arg}={value!r} does not apply to model={name!r}, whose arguments are "
+                    f"{own}; leave {arg}=None"
+                )
+            kwargs[arg] = tuple(value) if arg == "hidden" and not isinstance(value, str) else value
+        extra = self.model_params if self.model_params is not None else {}
+        if not isinstance(extra, dict):
+            raise ValueError(
+                f"model_params={extra!r} must be a dict of model {name!r}'s arguments or None"
+            )
+        for key, value in extra.items():
+            if key in BUILDER_ARGS:
+                raise ValueError(
+                    f"model_params[{key!r}]: {key} is a parameter of {type(self).__name__} "
+                    f"itself; pass {key}={value!r} directly"
+                )
+            if key == "n_features" or key not in params:
+                raise ValueError(
+                    f"model_params has {key!r}, which model {name!r} does not take (n_features "
+                    f"comes from X); its arguments are {own}" + suggest(key, params)
+                )
+            kwargs[key] = value
+        return kwargs
+
+    def _check_training_params(self) -> None:
+        frac = self.validation_fraction
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+            raise ValueError(
+                f"validation_fraction={frac!r} must be a number in [0, 1), e.g. 0.1 (0: no "
+                "validation set; patience then watches the training loss)"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer={self.optimizer!r} is not known; choose one of "
+                f"{', '.join(OPTIMIZERS)}" + suggest(self.optimizer, OPTIMIZERS)
+            )
+        if not isinstance(self.layerwise, (bool, np.bool_)):
+            raise ValueError(f"layerwise={self.layerwise!r} must be True or False")
+
+    def _split(self, X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.validation_fraction:
+            return X, None
+        n_val = int(np.ceil(self.validation_fraction * len(X)))
+        if n_val >= len(X):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} of {len(X)} samples leaves none "
+                "to train on; use more samples or validation_fraction=0"
+            )
+        perm = np.random.default_rng(seed).permutation(len(X))
+        return X[perm[n_val:]], X[perm[:n_val]]
+
+    def _train_autoencoder(self, X: np.ndarray, seed: int, *, train: bool = True) -> None:
+        """Build the model on ``X`` and train it (``train=False``: initialise only)."""
+        self._check_training_params()
+        model = build(self.model, seed=seed, **self._builder_kwargs(X.shape[1]))
+        X_train, X_val = self._split(X, seed)
+        common = {
+            "X_val": X_val,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "seed": seed,
+            "patience": self.patience,
+            "device": self.device,
+        }
+        if not train:
+            history = History()
+            model.to(_resolve(self.device)).eval()
+        elif self.layerwise:
+            pretrain_layerwise, flat_history = _layerwise()
+            # Each layer pair trains for `epochs`, then the whole stack for `epochs` more.
+            hists = pretrain_layerwise(
+                model,
+                X_train,
+                epochs=self.epochs,
+                finetune_epochs=self.epochs,
+                lr=self.lr,
+                **common,
+            )
+            history = History(flat_history(hists))
+        else:
+            history = fit(
+                model,
+                X_train,
+                epochs=self.epochs,
+                lr=self.lr,
+                progress=bool(self.verbose),
+                **common,
+            )
+        self.model_ = model
+        self.history_ = history
+        self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
+
+    def _errors(self, X: np.ndarray) -> np.ndarray:
+        """Per-sample mean squared reconstruction error over the features, float64, (n,)."""
+        model = self.model_
+        err = _infer(lambda xb: (model(xb) - xb).square().mean(1), model, X)
+        return err.astype(np.float64)
+
+    # Pickles stay portable: a model trained on an accelerator is stored on the CPU.
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("model_", "autoencoder_"):
+            module = state.get(key)
+            if module is not None and _device(module).type != "cpu":
+                state = {**state, key: _cpu_copy(module)}
+        return state
+
+    # --- the safe format ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Save the fitted estimator to a ``.safetensors`` file (weights + JSON, no pickle).
+
+        The JSON metadata holds the estimator's class, its parameters and its fitted attributes
+        (``n_features_in_``, ``threshold_``, ``classes_``, the history, ...); :meth:`load`
+        rebuilds it. ``codings.load(path)`` reads the same file as a bare model.
+        """
+        from . import save as save_model
+
+        self._check_fitted()
+        meta = {"estimator": self._metadata()}
+        return save_model(self.model_, path, metadata=meta)
+
+    def _metadata(self) -> dict:
+        fitted = {}
+        for key in self._fitted_attrs:
+            if hasattr(self, key):
+                value = getattr(self, key)
+                if isinstance(value, np.ndarray):
+                    value = {"array": value.tolist(), "dtype": value.dtype.str}
+                elif isinstance(value, np.generic):
+                    value = value.item()
+                elif isinstance(value, History):
+                    value = {"history": value.records}
+                fitted[key] = value
+        params = {k: _jsonable(k, v) for k, v in self.get_params(deep=False).items()}
+        return {"class": type(self).__name__, "params": params, "fitted": fitted}
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str | torch.device = "cpu"):
+        """Load an estimator saved by :meth:`save`, ready to use, without unpickling anything."""
+        from . import load as load_model
+        from .checkpoint import CheckpointError, read_metadata
+
+        info = read_metadata(path).get("estimator")
+        if info is None:
+            raise CheckpointError(
+                f"{path}: a model file without a saved estimator; load the bare model with "
+                "codings.load(path)"
+            )
+        if info["class"] != cls.__name__:
+            raise CheckpointError(
+                f"{path} holds a {info['class']}, not a {cls.__name__}; load it with "
+                f"codings.{info['class']}.load(path)"
+            )
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in info["params"].items()}
+        est = cls(**params)
+        est.model_ = load_model(path, device=device)
+        for key, value in info["fitted"].items():
+            if isinstance(value, dict) and "array" in value:
+                value = np.asarray(value["array"], dtype=np.dtype(value["dtype"]))
+            elif isinstance(value, dict) and "history" in value:
+                value = History(value["history"])
+            setattr(est, key, value)
+        est._load_extra(path, info, device)
+        return est
+
+    def _load_extra(self, path, info: dict, device) -> None:
+        pass
+
+
+def _jsonable(key: str, value):
+    if isinstance(value, tuple):
+        return list(value)
+    if key == "random_state" and not (value is None or isinstance(value, int)):
+        return None  # a RandomState instance: its draws have already been used by fit
+    if isinstance(value, torch.device):
+        return str(value)
+    return value
+
+
+def _layerwise():
+    try:
+        from .layerwise import flat_history, pretrain_layerwise
+    except ImportError as e:
+        raise ValueError(
+            f"layerwise=True needs codings.layerwise.pretrain_layerwise, which this installation "
+            f"of codings cannot import ({e}); use layerwise=False"
+        ) from None
+    return pretrain_layerwise, flat_history
+
+
+def _resolve(device) -> torch.device:
+    from .train import resolve_device
+
+    return resolve_device(device)
+
+
+def _device(module: nn.Module) -> torch.device:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _cpu_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).cpu()
+
+
+@torch.no_grad()
+def _infer(fn, module: nn.Module, X: np.ndarray) -> np.ndarray:
+    """``fn`` over ``X`` in evaluation mode, in batches on the module's device -> float32 array.
+
+    Every batch has exactly ``_BATCH`` rows (the last is padded with zeros): float32 matrix
+    products pick their kernels by shape, so a row's result would otherwise change in the last
+    bits with the number of rows around it. With one shape, a sample gets the same codings and
+    score whether it is transformed alone or with others.
+    """
+    dev = _device(module)
+    module.eval()
+    out = []
+    for i in range(0, len(X), _BATCH):
+        chunk = X[i : i + _BATCH]
+        xb = torch.zeros((_BATCH, *chunk.shape[1:]), dtype=torch.float32, device=dev)
+        xb[: len(chunk)] = torch.tensor(chunk, dtype=torch.float32)  # (B, D), padded
+        out.append(fn(xb)[: len(chunk)].cpu().numpy())
+    return np.concatenate(out)
+
+
+_PARAMS_DOC = """
+    model : str, default="stacked"
+        The model's name: any key of ``codings.MODELS``.
+    hidden, latent_dim, activation, init, output, l2, tied : default=None
+        The model's architecture, passed to its builder; None takes the builder's default. For
+        "stacked": hidden=(300, 150), latent_dim=None (the codings are the last hidden layer),
+        activation="elu", init="he", output="linear" (or "bernoulli" for data in [0, 1]),
+        l2=0.0, tied=False. Setting one the chosen model does not take is an error.
+    model_params : dict, default=None
+        Other arguments of the chosen model's builder (e.g. a denoising model's noise level).
+    layerwise : bool, default=False
+        Train greedily one layer pair at a time (each for ``epochs``) before training the whole
+        stack for ``epochs`` more (:func:`codings.layerwise.pretrain_layerwise`).
+    epochs, batch_size, lr, optimizer : default=100, 128, 1e-3, "adam"
+        Training of the autoencoder (optimizer: "adam", "adamw" or "sgd").
+    patience : int, default=None
+        Stop after this many epochs without a lower validation loss (training loss when
+        ``validation_fraction=0``) and keep the best weights.
+    validation_fraction : float, default=0.0
+        Fraction of the training data held out to monitor (``history_`` gets ``val_*``).
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, the shuffling and the validation split. An int makes ``fit``
+        reproducible (bit for bit on the CPU).
+    device : str, default="auto"
+        "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
+    verbose : int, default=0
+        1 shows a progress bar (on standard error) while training.
+"""
+
+
+# --- the transformer -------------------------------------------------------------------------
+
+
+class AutoencoderTransformer(
+    _AutoencoderMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    __doc__ = (
+        """An autoencoder as a scikit-learn transformer: ``transform`` gives the codings.
+
+    ``inverse_transform`` decodes codings back to data space; ``score_samples`` is the negative
+    mean squared reconstruction error per sample (higher is better) and ``score`` its mean.
+
+    Parameters
+    ----------"""
+        + _PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    model_ : codings.Autoencoder
+        The trained model (on the training device).
+    history_ : codings.History
+        One record per epoch (``train_loss``, ``val_loss``, ... ).
+    latent_dim_ : int
+        The number of codings (columns of ``transform``'s output).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had column names (a DataFrame).
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import MinMaxScaler
+    >>> from codings import AutoencoderTransformer
+    >>> pipe = make_pipeline(MinMaxScaler(), AutoencoderTransformer(hidden=(64,), latent_dim=8))
+    >>> Z = pipe.fit_transform(X)  # doctest: +SKIP
+    """
+    )
+
+    def __init__(
+        self,
+        model="stacked",
+        *,
+        hidden=None,
+        latent_dim=None,
+        activation=None,
+        init=None,
+        output=None,
+        l2=None,
+        tied=None,
+        model_params=None,
+        layerwise=False,
+        epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        optimizer="adam",
+        patience=None,
+        validation_fraction=0.0,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.model = model
+        self.hidden = hidden
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.init = init
+        self.output = output
+        self.l2 = l2
+        self.tied = tied
+        self.model_params = model_params
+        self.layerwise = layerwise
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X`` (n_samples, n_features); ``y`` is ignored."""
+        X = self._validate(X, reset=True)
+        self._train_autoencoder(X, self._seed())
+        return self
+
+    def transform(self, X):
+        """The codings of ``X``, shape (n_samples, latent_dim_), in ``X``'s float dtype."""
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        return _infer(self.model_.encode, self.model_, X).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Decode codings (n_samples, latent_dim_) back to data space."""
+        self._check_fitted()
+        Z = check_array(X, dtype=_FLOATS)
+        if Z.shape[1] != self.latent_dim_:
+            raise ValueError(
+                f"inverse_transform takes codings with {self.latent_dim_} columns (latent_dim_); "
+                f"got {Z.shape[1]}. Pass the output of transform"
+            )
+        return _infer(self.model_.decode, self.model_, Z).astype(Z.dtype, copy=False)
+
+    def score_samples(self, X):
+        """Negative mean squared reconstruction error of each sample (higher is better)."""
+        self._check_fitted()
+        return -self._errors(self._validate(X, reset=False))
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error over ``X`` (higher is better)."""
+        return float(self.score_samples(X).mean())
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.latent_dim_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"preserves_dtype": [np.float64, np.float32]}
+
+
+# --- the outlier detector -----------------------------------------------------------------------
+
+
+class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator):
+    __doc__ = (
+        """Outlier detection by reconstruction error, fitted on (mostly) normal data.
+
+    ``score_samples`` is the negative mean squared reconstruction error (higher: more normal).
+    As in scikit-learn's detectors, ``decision_function = score_samples - offset_`` is negative
+    for outliers, and ``predict`` gives 1 for inliers and -1 for outliers. ``offset_`` is set so
+    that a fraction ``contamination`` of the training data are outliers.
+
+    Parameters
+    ----------
+    contamination : float, default=0.1
+        The expected fraction of outliers in the training data, in (0, 0.5]."""
+        + _PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    offset_ : float
+        The ``contamination`` quantile of the training scores.
+    threshold_ : float
+        The same cut on the error scale (``-offset_``): a sample whose mean squared
+        reconstruction error exceeds it is an outlier.
+    model_, history_, latent_dim_, n_features_in_, feature_names_in_
+        As in :class:`AutoencoderTransformer`.
+    """
+    )
+
+    _fitted_attrs = _AutoencoderMixin._fitted_attrs + ("offset_", "threshold_")
+
+    def __init__(
+        self,
+        model="stacked",
+        *,
+        contamination=0.1,
+        hidden=None,
+        latent_dim=None,
+        activation=None,
+        init=None,
+        output=None,
+        l2=None,
+        tied=None,
+        model_params=None,
+        layerwise=False,
+        epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        optimizer="adam",
+        patience=None,
+        validation_fraction=0.0,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.model = model
+        self.contamination = contamination
+        self.hidden = hidden
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.init = init
+        self.output = output
+        self.l2 = l2
+        self.tied = tied
+        self.model_params = model_params
+        self.layerwise = layerwise
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Train on ``X`` (mostly normal samples) and set the threshold; ``y`` is ignored."""
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 0.5:
+            raise ValueError(
+                f"contamination={c!r} must be a fraction in (0, 0.5], e.g. 0.01 for data with "
+                "about 1% outliers"
+            )
+        X = self._validate(X, reset=True)
+        self._train_autoencoder(X, self._seed())
+        scores = -self._errors(X)
+        self.offset_ = float(np.percentile(scores, 100.0 * c))
+        self.threshold_ = -self.offset_
+        return self
+
+    def score_samples(self, X):
+        """Negative mean squared reconstruction error of each sample (higher: more normal)."""
+        self._check_fitted()
+        return -self._errors(self._validate(X, reset=False))
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """1 for inliers, -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+# --- the classifier ------------------------------------------------------------------------------
+
+
+class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
+    __doc__ = (
+        """A classifier on an encoder pretrained without labels.
+
+    ``fit(X, y, X_unlabeled=None)`` first trains the autoencoder on ``X`` and ``X_unlabeled``
+    together (no labels needed), then a softmax head on its codings with the labelled data
+    (:func:`codings.train_classifier`): with the encoder frozen (``mode="frozen"``: the codings
+    are computed once and only the head learns; with ``head_hidden=()`` this is multinomial
+    logistic regression on the codings) or trained along (``mode="finetune"``).
+    ``mode="scratch"`` skips the pretraining: the same network trained on the labels alone, the
+    baseline that shows what pretraining brings.
+
+    Parameters
+    ----------
+    mode : {"frozen", "finetune", "scratch"}, default="finetune"
+    head_hidden : tuple of int, default=()
+        Dense layers of the head between the codings and the softmax (ELU, He init).
+    classifier_epochs, classifier_lr : default=100, 1e-3
+        Epochs and learning rate of the supervised stage (Adam); the autoencoder's are
+        ``epochs`` and ``lr``. ``batch_size``, ``patience`` and ``validation_fraction`` apply
+        to both stages."""
+        + _PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, in the order of ``predict_proba``'s columns.
+    model_ : codings.classify.Classifier
+        The trained network: the encoder (pretrained, fine-tuned or not) and the head.
+    autoencoder_ : codings.Autoencoder
+        The autoencoder after pretraining (before any fine-tuning): its decoder draws what the
+        codings hold.
+    history_, classifier_history_ : codings.History
+        One record per epoch of the pretraining and of the supervised stage.
+    latent_dim_, n_features_in_, feature_names_in_
+        As in :class:`AutoencoderTransformer`.
+    """
+    )
+
+    _fitted_attrs = _AutoencoderMixin._fitted_attrs + ("classes_", "classifier_history_")
+
+    def __init__(
+        self,
+        model="stacked",
+        *,
+        mode="finetune",
+        head_hidden=(),
+        hidden=None,
+        latent_dim=None,
+        activation=None,
+        init=None,
+        output=None,
+        l2=None,
+        tied=None,
+        model_params=None,
+        layerwise=False,
+        epochs=100,
+        classifier_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        classifier_lr=1e-3,
+        optimizer="adam",
+        patience=None,
+        validation_fraction=0.0,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.model = model
+        self.mode = mode
+        self.head_hidden = head_hidden
+        self.hidden = hidden
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.init = init
+        self.output = output
+        self.l2 = l2
+        self.tied = tied
+        self.model_params = model_params
+        self.layerwise = layerwise
+        self.epochs = epochs
+        self.classifier_epochs = classifier_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.classifier_lr = classifier_lr
+        self.optimizer = optimizer
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y, X_unlabeled=None):
+        """Pretrain on ``X`` (+ ``X_unlabeled``) without labels, then train on ``(X, y)``."""
+        from .classify import MODES, train_classifier
+
+        if self.mode not in MODES:
+            raise ValueError(
+                f"mode={self.mode!r} is not known; choose 'frozen' (train the head on fixed "
+                "codings), 'finetune' (train encoder and head) or 'scratch' (no pretraining)"
+                + suggest(self.mode, MODES)
+            )
+        X, y = _validate_data(self, X, y, dtype=_FLOATS)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has only 1 class ({self.classes_[0]}); a classifier needs samples of at "
+                "least 2 classes"
+            )
+        X_all = X
+        if X_unlabeled is not None:
+            U = check_array(X_unlabeled, dtype=X.dtype)
+            if U.shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"X_unlabeled has {U.shape[1]} features but X has {X.shape[1]}; both must "
+                    "have the same columns"
+                )
+            X_all = np.concatenate([X, U])
+        seed = self._seed()
+        self._train_autoencoder(X_all, seed, train=self.mode != "scratch")
+        self.autoencoder_ = self.model_
+        rows = np.hstack([X, y_idx[:, None]])  # split both together, then apart again
+        train, val = self._split(rows, seed + 1)
+        self.model_, self.classifier_history_ = train_classifier(
+            self.autoencoder_,
+            train[:, :-1],
+            train[:, -1].astype(np.int64),
+            X_val=None if val is None else val[:, :-1],
+            y_val=None if val is None else val[:, -1].astype(np.int64),
+            mode=self.mode,
+            hidden=tuple(self.head_hidden),
+            n_classes=len(self.classes_),
+            epochs=self.classifier_epochs,
+            batch_size=self.batch_size,
+            lr=self.classifier_lr,
+            patience=self.patience,
+            seed=seed + 1,
+            device=_device(self.autoencoder_),
+        )
+        return self
+
+    def _logits(self, X) -> np.ndarray:
+        self._check_fitted()
+        X = self._validate(X, reset=False)
+        return _infer(self.model_, self.model_, X).astype(np.float64)  # (n, n_classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of classes_."""
+        logits = self._logits(X)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithms of :meth:`predict_proba`, computed stably."""
+        logits = self._logits(X)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+    def predict(self, X):
+        """The most probable class of each sample."""
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def save(self, path: str | Path) -> Path:
+        """Save to one ``.safetensors`` file: the classifier network, the pretrained autoencoder
+        (tensors ``autoencoder/*``, its configuration in the JSON) and the estimator's JSON."""
+        from safetensors.torch import save as st_save
+
+        from .checkpoint import _KEY, _header, _weights, atomic_write
+
+        self._check_fitted()
+        meta = self._metadata()
+        meta["autoencoder"] = self.autoencoder_.config
+        tensors = {**_weights(self.model_), **_weights(self.autoencoder_, prefix="autoencoder/")}
+        header = _header(self.model_, {"estimator": meta})
+        atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
+        return Path(path)
+
+    def _load_extra(self, path, info, device) -> None:
+        from safetensors import safe_open
+
+        prefix = "autoencoder/"
+        with safe_open(str(path), framework="pt") as f:
+            state = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+        config = info["autoencoder"]
+        self.autoencoder_ = build(config["name"], **config["kwargs"])
+        self.autoencoder_.load_state_dict(state)
+        self.autoencoder_.to(device).eval()
+
+
+# --- the tour ----------------------------------------------------------------------------------
+
+
+@step
+def tour_anomaly(t: Tour) -> list[Row]:
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import roc_auc_score
+
+    train, val, test = t.data("train"), t.data("validation"), t.data("test")
+    X_test = np.concatenate([val.X, test.X])
+    y_test = np.concatenate([val.y, test.y])
+    if t.quick:
+        n_train, hidden, k, epochs, batch = None, (64,), 8, 60, 32
+    else:  # MNIST-sized images: a subset keeps the step short
+        n_train, hidden, k, epochs, batch = 2000, (128,), 32, 10, 128
+        X_test, y_test = X_test[:5000], y_test[:5000]
+    d = train.X.shape[1]
+    t.say(
+        f"7. One-class anomaly detection ({t.dataset}): for each digit, an "
+        f"AutoencoderOutlierDetector {d}-{'-'.join(map(str, hidden))}-{k} trained on that digit "
+        f"only scores {len(X_test)} held-out images; ROC AUC, the digit as the normal class"
+    )
+    ae, pca = [], []
+    for digit in range(10):
+        X = train.X[train.y == digit][:n_train]
+        normal = y_test == digit
+        det = AutoencoderOutlierDetector(
+            hidden=hidden,
+            latent_dim=k,
+            output="bernoulli",
+            epochs=epochs,
+            batch_size=batch,
+            lr=3e-3,
+            random_state=t.seed,
+            device="cpu",
+        ).fit(X)
+        ae.append(roc_auc_score(normal, det.score_samples(X_test)))
+        p = PCA(n_components=k).fit(X)
+        R = p.inverse_transform(p.transform(X_test))
+        pca.append(roc_auc_score(normal, -((R - X_test) ** 2).mean(axis=1)))
+    t.say(
+        f"   mean AUC autoencoder {np.mean(ae):.4f}, PCA reconstruction error ({k} components) "
+        f"{np.mean(pca):.4f}; worst digit: {int(np.argmin(ae))} ({min(ae):.4f})"
+    )
+    return [
+        (
+            f"one-class anomaly AUC ({t.dataset})",
+            "mean ROC AUC",
+            float(np.mean(ae)),
+            f"PCA-{k}: {np.mean(pca):.4f}",
+        )
+    ]

@@ -1,0 +1,320 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import codings
+from codings import (
+    AutoencoderClassifier,
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    build,
+)
+from codings.checkpoint import CheckpointError
+from codings.estimators import NotFittedError
+from codings.layers import TiedLinear
+
+# Small networks and few epochs keep scikit-learn's checks fast; the defaults stay useful.
+FAST = dict(hidden=(8,), epochs=5, batch_size=64, lr=1e-2, device="cpu")
+
+# Every check passes for all three, so no check is listed as an expected failure. A check that
+# cannot hold for a neural network would go here with its reason, e.g.
+# {"check_name": "why it cannot hold"}.
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
+
+
+@parametrize_with_checks(
+    [
+        AutoencoderTransformer(**FAST),
+        AutoencoderOutlierDetector(**FAST),
+        AutoencoderClassifier(**FAST, classifier_epochs=15, classifier_lr=3e-2),
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}),
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def rank2():
+    """200 points on a 2-D plane through the origin in 6-D: exactly reconstructable from 2."""
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6))).astype(np.float32)
+
+
+def test_exports():
+    assert codings.estimators.AutoencoderTransformer is AutoencoderTransformer
+    assert codings.AutoencoderOutlierDetector is codings.estimators.AutoencoderOutlierDetector
+
+
+def test_transform_is_the_encoder_and_inverse_transform_the_decoder(rank2):
+    est = AutoencoderTransformer(**{**FAST, "hidden": (5,)}, latent_dim=3, random_state=0)
+    Z = est.fit(rank2).transform(rank2)
+    assert Z.shape == (200, 3) and est.latent_dim_ == 3 and est.n_features_in_ == 6
+    with torch.no_grad():
+        expected = est.model_.encode(torch.from_numpy(rank2)).numpy()
+        R = est.model_(torch.from_numpy(rank2)).numpy()
+    np.testing.assert_allclose(Z, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(est.inverse_transform(Z), R, rtol=1e-5, atol=1e-5)
+    # score_samples is the negative per-sample mean squared error of that reconstruction.
+    np.testing.assert_allclose(est.score_samples(rank2), -((R - rank2) ** 2).mean(1), rtol=1e-5)
+    assert est.score(rank2) == pytest.approx(-((R - rank2) ** 2).mean(), rel=1e-5)
+    assert list(est.get_feature_names_out()) == [f"autoencodertransformer{i}" for i in range(3)]
+
+
+def test_linear_model_reconstructs_rank2_data_exactly(rank2):
+    # Data on a 2-D subspace: the linear autoencoder with 2 codings can reconstruct it exactly,
+    # with 1 coding it cannot (the best it can do is PCA's error with 1 component).
+    X = rank2 / rank2.std()
+    two = AutoencoderTransformer(
+        "linear", latent_dim=2, epochs=600, batch_size=200, lr=1e-2, device="cpu", random_state=0
+    ).fit(X)
+    assert -two.score(X) < 1e-5 * X.var()
+    one = clone(two).set_params(latent_dim=1).fit(X)
+    s = np.linalg.svd(X - X.mean(0), compute_uv=False)
+    pca1 = s[1] ** 2 / X.size  # PCA's per-entry MSE with one component
+    assert -one.score(X) == pytest.approx(pca1, rel=0.02)
+
+
+def test_builder_defaults_and_arguments():
+    X = np.random.default_rng(0).random((20, 7))
+    est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(X)
+    assert est.latent_dim_ == 150  # stacked's default hidden=(300, 150)
+    assert est.model_.config["kwargs"] == {"n_features": 7}  # None: the builder's default
+    lin = AutoencoderTransformer("linear", epochs=1, device="cpu", random_state=0).fit(X)
+    assert lin.latent_dim_ == 2
+    est = AutoencoderTransformer(
+        hidden=[6, 4], activation="tanh", tied=True, l2=1e-3, epochs=1, device="cpu"
+    ).fit(X)
+    assert est.model_.config["kwargs"] == {
+        "n_features": 7, "hidden": [6, 4], "activation": "tanh", "l2": 1e-3, "tied": True
+    }  # fmt: skip
+    assert isinstance(est.model_.decoder[0][0], TiedLinear)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (dict(model="stacke"), "did you mean 'stacked'"),
+        (dict(model="linear", hidden=(4,)), "hidden=.* does not apply to model='linear'"),
+        (dict(model_params={"hiden": (4,)}), "does not take.*did you mean 'hidden'"),
+        (dict(model_params={"hidden": (4,)}), "pass hidden=.* directly"),
+        (dict(model_params={"n_features": 3}), "n_features comes from X"),
+        (dict(validation_fraction=1.0), r"validation_fraction=1.0 must be a number in \[0, 1\)"),
+        (dict(optimizer="adma"), "did you mean 'adam'"),
+        (dict(activation="rleu"), "activation='rleu' is not known"),
+    ],
+)
+def test_bad_parameters_are_named_in_fit(params, match):
+    est = AutoencoderTransformer(**{**FAST, **params})
+    assert est.get_params()["model"] == params.get("model", "stacked")  # __init__ only stores
+    with pytest.raises(ValueError, match=match):
+        est.fit(np.zeros((10, 3)))
+
+
+def test_unfitted_error_is_sklearns():
+    with pytest.raises(SklearnNotFittedError, match="call fit"):
+        AutoencoderTransformer().transform(np.zeros((2, 3)))
+    assert issubclass(NotFittedError, SklearnNotFittedError)
+
+
+def test_random_state_reproducible_and_global_rng_untouched(rank2):
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    a = AutoencoderTransformer(**FAST, random_state=3).fit_transform(rank2)
+    b = AutoencoderTransformer(**FAST, random_state=3).fit_transform(rank2)
+    c = AutoencoderTransformer(**FAST, random_state=4).fit_transform(rank2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+
+
+def test_a_sample_gets_the_same_codings_alone_or_in_a_batch(digits):
+    est = AutoencoderTransformer(**FAST, random_state=0).fit(digits.X[:300])
+    full = est.transform(digits.X[:600])
+    alone = np.vstack([est.transform(digits.X[i : i + 1]) for i in (0, 299, 599)])
+    np.testing.assert_array_equal(alone, full[[0, 299, 599]])  # bit for bit
+
+
+def test_validation_fraction_and_patience():
+    # Noise has nothing to learn: the validation loss soon stops falling and patience stops.
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    est = AutoencoderTransformer(
+        **{**FAST, "epochs": 300}, validation_fraction=0.25, patience=3, random_state=0
+    ).fit(X)
+    hist = est.history_
+    assert "val_loss" in hist.last and len(hist) < 300
+    assert hist["val_loss"][-4] == min(hist["val_loss"])  # best: `patience` epochs before the end
+    # The best weights were put back: on the held-out quarter the model scores the best loss.
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # fit's draw
+    X_val = X[np.random.default_rng(seed).permutation(200)[:50]].astype(np.float32)
+    loss = codings.evaluate(est.model_, X_val)["loss"]
+    assert loss == pytest.approx(min(hist["val_loss"]), rel=1e-5)
+
+
+def test_layerwise_pretraining_then_the_whole_stack(rank2):
+    est = AutoencoderTransformer(
+        hidden=(5, 3), layerwise=True, epochs=4, device="cpu", random_state=0
+    ).fit(rank2)
+    stages = [r["stage"] for r in est.history_.records]
+    assert stages == ["phase 1"] * 4 + ["phase 2"] * 4 + ["finetune"] * 4
+
+
+def test_pickle_round_trip_gives_identical_outputs(digits):
+    X = digits.X[:200]
+    est = AutoencoderTransformer(**{**FAST, "tied": True}, random_state=0).fit(X)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.transform(X), est.transform(X))
+    np.testing.assert_array_equal(back.score_samples(X), est.score_samples(X))
+    tied = back.model_.decoder[0][0]
+    assert tied.source.weight is back.model_.encoder[0][0].weight  # still one parameter
+
+
+def test_save_load_transformer(tmp_path, digits):
+    X = digits.X[:200]
+    est = AutoencoderTransformer(**FAST, random_state=0).fit(X)
+    path = est.save(tmp_path / "t.safetensors")
+    back = AutoencoderTransformer.load(path)
+    assert back.get_params() == est.get_params()
+    assert back.n_features_in_ == 64 and back.latent_dim_ == 8
+    assert back.history_.records == est.history_.records
+    np.testing.assert_array_equal(back.transform(X), est.transform(X))
+    bare = codings.load(path)  # the same file is a plain codings model file
+    assert bare.metadata["estimator"]["class"] == "AutoencoderTransformer"
+    with pytest.raises(CheckpointError, match="holds a AutoencoderTransformer"):
+        AutoencoderOutlierDetector.load(path)
+    codings.save(build("linear", n_features=4), tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="without a saved estimator"):
+        AutoencoderTransformer.load(tmp_path / "m.safetensors")
+
+
+def test_outlier_detector_threshold_and_predict():
+    # Inliers near a line in 4-D; the outliers lie far off it.
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=4)
+    inliers = rng.normal(size=(400, 1)) * direction + 0.05 * rng.normal(size=(400, 4))
+    outliers = 3 * rng.normal(size=(40, 4))
+    det = AutoencoderOutlierDetector(
+        "linear", latent_dim=1, contamination=0.05, epochs=100, batch_size=100, lr=1e-2,
+        device="cpu", random_state=0,
+    ).fit(inliers)  # fmt: skip
+    scores = det.score_samples(inliers)
+    assert det.threshold_ == -det.offset_
+    assert det.offset_ == pytest.approx(np.percentile(scores, 5))
+    assert np.mean(det.predict(inliers) == -1) == pytest.approx(0.05, abs=1 / 400)
+    np.testing.assert_allclose(det.decision_function(inliers), scores - det.offset_)
+    assert set(np.unique(det.fit_predict(inliers))) == {-1, 1}
+    # Errors above threshold_ are exactly the outliers.
+    err = -det.score_samples(outliers)
+    np.testing.assert_array_equal(det.predict(outliers) == -1, err > det.threshold_)
+    assert np.mean(det.predict(outliers) == -1) > 0.9
+    with pytest.raises(ValueError, match=r"contamination=0.7 must be a fraction in \(0, 0.5\]"):
+        clone(det).set_params(contamination=0.7).fit(inliers)
+
+
+def test_save_load_detector(tmp_path, digits):
+    det = AutoencoderOutlierDetector(**FAST, random_state=0).fit(digits.X[:200])
+    back = AutoencoderOutlierDetector.load(det.save(tmp_path / "d.safetensors"))
+    assert (back.offset_, back.threshold_) == (det.offset_, det.threshold_)
+    np.testing.assert_array_equal(back.decision_function(digits.X), det.decision_function(digits.X))
+
+
+def test_outlier_detector_one_class_on_mnist(data_dir):
+    # Normal class: the digit 1; 1,000 training images, 2,000 test images, a few seconds.
+    from codings.datasets import load_dataset
+
+    train = load_dataset("mnist", "train", data_dir=data_dir)
+    test = load_dataset("mnist", "test", data_dir=data_dir)
+    det = AutoencoderOutlierDetector(
+        hidden=(64,), latent_dim=16, output="bernoulli", epochs=5, device="cpu", random_state=0
+    ).fit(train.X[train.y == 1][:1000])
+    X, normal = test.X[:2000], test.y[:2000] == 1
+    assert roc_auc_score(normal, det.score_samples(X)) > 0.98
+    # Most test ones are inliers, most other digits outliers.
+    pred = det.predict(X)
+    assert np.mean(pred[normal] == 1) > 0.8 and np.mean(pred[~normal] == -1) > 0.8
+
+
+def test_classifier_frozen_keeps_the_unsupervised_encoder(digits):
+    X, y = digits.X[:300], digits.y[:300]
+    U = digits.X[300:600]
+    params = dict(hidden=(16,), epochs=3, device="cpu", random_state=0)
+    clf = AutoencoderClassifier(
+        **params, mode="frozen", classifier_epochs=2, classifier_lr=1e-2
+    ).fit(X, y, X_unlabeled=U)
+    # The pretraining saw X and X_unlabeled, exactly as a transformer fitted on both.
+    ae = AutoencoderTransformer(**params).fit(np.vstack([X, U]))
+    for a, b in zip(clf.model_.encoder.parameters(), ae.model_.encoder.parameters(), strict=True):
+        assert torch.equal(a, b)  # frozen: the classifier's encoder is the pretrained one
+    fine = clone(clf).set_params(mode="finetune").fit(X, y, X_unlabeled=U)
+    moved = [
+        not torch.equal(a, b)
+        for a, b in zip(
+            fine.model_.encoder.parameters(), ae.model_.encoder.parameters(), strict=True
+        )
+    ]
+    assert all(moved)  # finetune: the encoder learned from the labels too
+    assert len(clf.history_) == 3 and len(clf.classifier_history_) == 2
+
+
+def test_classifier_predicts_string_labels_and_probabilities(digits):
+    X, y = digits.X, np.array(["zero", "one", "two", "three", "four"] * 2)[digits.y]
+    clf = AutoencoderClassifier(
+        hidden=(32,), latent_dim=16, epochs=20, classifier_epochs=30, device="cpu", random_state=0
+    ).fit(X[:1000], y[:1000])
+    assert sorted(clf.classes_) == sorted(set(y))
+    P = clf.predict_proba(X[1000:])
+    np.testing.assert_allclose(P.sum(1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X[1000:]), clf.classes_[P.argmax(1)])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X[1000:])), P, rtol=1e-9)
+    assert clf.score(X[1000:], y[1000:]) > 0.85
+
+
+def test_classifier_scratch_mode_skips_pretraining(digits):
+    clf = AutoencoderClassifier(**FAST, mode="scratch", classifier_epochs=1, random_state=0)
+    clf.fit(digits.X[:100], digits.y[:100])
+    assert len(clf.history_) == 0 and len(clf.classifier_history_) == 1
+    with pytest.raises(ValueError, match="mode='frozn' is not known.*did you mean 'frozen'"):
+        clone(clf).set_params(mode="frozn").fit(digits.X[:100], digits.y[:100])
+
+
+def test_save_load_classifier(tmp_path, digits):
+    X, y = digits.X[:300], np.array(list("abcdefghij"))[digits.y[:300]]
+    clf = AutoencoderClassifier(**FAST, classifier_epochs=3, random_state=0).fit(X, y)
+    back = AutoencoderClassifier.load(clf.save(tmp_path / "c.safetensors"))
+    np.testing.assert_array_equal(back.classes_, clf.classes_)
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    assert back.classifier_history_.records == clf.classifier_history_.records
+    for a, b in zip(back.autoencoder_.parameters(), clf.autoencoder_.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_grid_search_over_the_code_size(digits):
+    X, y = digits.X[:400], digits.y[:400]
+    pipe = make_pipeline(
+        MinMaxScaler(),
+        AutoencoderTransformer(hidden=(32,), epochs=5, device="cpu", random_state=0),
+        LogisticRegression(max_iter=200),
+    )
+    grid = GridSearchCV(pipe, {"autoencodertransformer__latent_dim": [2, 8]}, cv=2).fit(X, y)
+    assert set(grid.cv_results_["param_autoencodertransformer__latent_dim"]) == {2, 8}
+    best = grid.best_params_["autoencodertransformer__latent_dim"]
+    assert grid.best_estimator_[1].transform(X).shape == (400, best)
+
+
+def test_set_output_pandas(rank2):
+    pd = pytest.importorskip("pandas", reason="set_output(transform='pandas') needs pandas")
+    est = AutoencoderTransformer(**FAST, random_state=0).set_output(transform="pandas")
+    out = est.fit_transform(pd.DataFrame(rank2, columns=list("abcdef")))
+    assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(8)]
+    assert list(est.feature_names_in_) == list("abcdef")
