@@ -216,3 +216,55 @@ def layerwise_reconstructions(
 ) -> Path:
     """Originals, then the reconstruction after each phase of layer-wise training, in rows."""
     return image_rows(rows, image_shape, path, labels=list(labels))
+
+
+def filters(model, image_shape: tuple[int, ...], path: str | Path, *, n: int = 64) -> Path:
+    """The first layer's filters as images: a dense layer's weight rows, or conv kernels.
+
+    For a dense first layer each unit's weights are shown in the shape of the input images
+    (``image_shape``, (H, W) or (C, H, W): the first channel is shown); for a convolutional one,
+    each kernel's first input channel.
+    """
+    from torch import nn
+
+    first = next(
+        (m for m in model.encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None
+    )
+    if first is None:
+        raise ValueError("filters: the encoder has no Linear or Conv2d layer to draw")
+    W = first.weight.detach().cpu().numpy()
+    if isinstance(first, nn.Conv2d):
+        return feature_images(W[:, 0], W.shape[2:], path, n=n, title="first-layer kernels")
+    shape = tuple(image_shape)[-2:]
+    W = W.reshape(len(W), -1, *shape)[:, 0]  # (units, C*H*W) -> first channel (units, H, W)
+    return feature_images(W, shape, path, n=n)
+
+
+def denoising(
+    noisy: np.ndarray,
+    clean: np.ndarray,
+    R: np.ndarray,
+    image_shape: tuple[int, ...],
+    path: str | Path,
+    n: int = 10,
+) -> Path:
+    """Corrupted inputs, the clean targets and the reconstructions from the corrupted inputs."""
+    shape = tuple(image_shape)[-2:]
+    rows = [np.clip(noisy[:n], 0, 1), clean[:n], R[:n]]
+    return image_rows(rows, shape, path, labels=["noisy input", "clean target", "reconstruction"])
+
+
+def activation_histogram(
+    mean_activations: np.ndarray, target: float | None, path: str | Path
+) -> Path:
+    """Histogram of each coding unit's mean activation, with the sparsity target marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(np.asarray(mean_activations), bins=40, color="tab:blue", alpha=0.8)
+    if target is not None:
+        ax.axvline(target, color="tab:red", linestyle="--", label=f"target {target:g}")
+        ax.legend()
+    ax.set_xlabel("mean activation of a coding unit")
+    ax.set_ylabel("units")
+    fig.tight_layout()
+    return _save(fig, path)
