@@ -1,0 +1,159 @@
+"""Training speed: codings.fit against the loops and libraries users would otherwise run.
+
+The seed's stacked autoencoder (784-300-150-300-784, ELU, He init, tied weights, Adam) on
+MNIST's 55,000 training images. Every contender runs in turn in this one process (Keras and
+scikit-learn only where installed), with one warm-up epoch and then ``--epochs`` timed epochs;
+the table gives the median epoch time, its ratio to codings and to the matrix-product bound
+from ``roofline.py``, and the peak resident memory of the process so far.
+
+    python benchmarks/train_speed.py --batch-sizes 150,256 --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from roofline import epoch_bound, matmul_shapes  # noqa: E402
+
+import codings  # noqa: E402
+from codings.datasets import load_dataset  # noqa: E402
+
+HIDDEN = (300, 150)
+LR = 1e-3
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model(seed: int = 0):
+    return codings.build("stacked", n_features=784, hidden=HIDDEN, tied=True, seed=seed)
+
+
+def time_codings(X, bs, epochs):
+    m = model()
+    times = []
+    codings.fit(m, X, epochs=1, batch_size=bs, lr=LR, device="cpu")  # warm-up
+    h = codings.fit(m, X, epochs=epochs, batch_size=bs, lr=LR, device="cpu")
+    times = [r["time"] for r in h.records]
+    return times, h["train_loss"][-1] / 784
+
+
+def time_dataloader(X, bs, epochs):
+    """The loop a user would write from the PyTorch tutorials."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    m = model()
+    opt = torch.optim.Adam(m.parameters(), lr=LR)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=bs, shuffle=True)
+    times = []
+    for epoch in range(epochs + 1):
+        t0 = time.perf_counter()
+        for (xb,) in loader:
+            loss = nn.functional.mse_loss(m(xb), xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if epoch:
+            times.append(time.perf_counter() - t0)
+    return times, float(loss)
+
+
+def time_stock_fast(X, bs, epochs):
+    """The best stock loop: no DataLoader, slices of a permutation, fused Adam."""
+    m = model()
+    opt = torch.optim.Adam(m.parameters(), lr=LR, fused=True)
+    Xt = torch.from_numpy(X)
+    times = []
+    for epoch in range(epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt), bs):
+            xb = Xt[perm[i : i + bs]]
+            loss = nn.functional.mse_loss(m(xb), xb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if epoch:
+            times.append(time.perf_counter() - t0)
+    return times, float(loss)
+
+
+def time_sklearn(X, bs, epochs):
+    from sklearn.neural_network import MLPRegressor
+
+    reg = MLPRegressor(hidden_layer_sizes=(300, 150, 300), batch_size=bs, learning_rate_init=LR,
+                       max_iter=1, warm_start=True, shuffle=True, random_state=0)
+    times = []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(epochs + 1):
+            t0 = time.perf_counter()
+            reg.fit(X, X)
+            if epoch:
+                times.append(time.perf_counter() - t0)
+    return times, float(reg.loss_)
+
+
+CONTENDERS = {
+    "codings": time_codings,
+    "torch-dataloader": time_dataloader,
+    "torch-fused-loop": time_stock_fast,
+    "sklearn-mlp": time_sklearn,
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch-sizes", default="150,256")
+    p.add_argument("--epochs", type=int, default=5, help="timed epochs per contender")
+    p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
+    p.add_argument("--data-dir", default=os.environ.get("CODINGS_DATA_DIR"))
+    p.add_argument("--n", type=int, default=55000, help="training images")
+    p.add_argument("--quick", action="store_true", help="5,000 images, 2 epochs (smoke run)")
+    p.add_argument("--out", default="benchmarks/results/train_speed.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.epochs = 5000, 2
+    X = load_dataset("mnist", "train", data_dir=args.data_dir).X[: args.n]
+    rows = []
+    for bs in [int(b) for b in args.batch_sizes.split(",")]:
+        bound = epoch_bound(matmul_shapes(len(X), bs, HIDDEN), repeats=3)
+        results = {}
+        for name in args.only.split(","):
+            times, loss = CONTENDERS[name](X, bs, args.epochs)
+            results[name] = (statistics.median(times), loss)
+        base = results.get("codings", (float("nan"),))[0]
+        for name, (t, loss) in results.items():
+            rows.append({"batch_size": bs, "contender": name, "median_epoch_s": t,
+                         "vs_codings": t / base, "vs_bound": t / bound, "bound_s": bound,
+                         "final_loss_per_pixel": loss, "peak_rss_mb": peak_rss_mb()})
+    print(f"# train speed: {len(X)} images, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print("| batch | contender | median epoch (s) | x codings | x bound | bound (s) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['batch_size']} | {r['contender']} | {r['median_epoch_s']:.3f} | "
+              f"{r['vs_codings']:.2f} | {r['vs_bound']:.2f} | {r['bound_s']:.3f} |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
