@@ -240,7 +240,12 @@ def cmd_train(args) -> int:
     from . import build, evaluate, fit, save
     from .metrics import reconstruct
     from .models import check_name
-    from .plots import feature_columns, reconstructions, training_curves
+    from .plots import (
+        feature_columns,
+        layerwise_reconstructions,
+        reconstructions,
+        training_curves,
+    )
     from .regularised import model_figures
 
     check_name(args.model)
@@ -270,21 +275,29 @@ def cmd_train(args) -> int:
         from .generative import Binarize
 
         model.input_transform = Binarize()  # a fresh binary draw of every batch, in training
-    history = fit(
-        model,
-        X,
-        X_val=Xv if len(Xv) else None,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        patience=args.patience,
-        clip_norm=args.clip_norm,
-        progress=not args.no_progress and sys.stderr.isatty(),
-        checkpoint=state_path,
-        resume=state_path if args.resume else None,
-        device=args.device,
-    )
+    from .distributed import init_from_env, is_main_process
+
+    device = init_from_env(args.device)  # joins the process group under torchrun
+    if args.layerwise:
+        history, layerwise_rows = _fit_layerwise(args, model, X, Xv)
+    else:
+        history = fit(
+            model,
+            X,
+            X_val=Xv if len(Xv) else None,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            patience=args.patience,
+            clip_norm=args.clip_norm,
+            progress=not args.no_progress and sys.stderr.isatty(),
+            checkpoint=state_path,
+            resume=state_path if args.resume else None,
+            device=device,
+        )
+    if not is_main_process():
+        return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X)
     meta = {
         "n_features": int(X.shape[1]),
@@ -303,12 +316,145 @@ def cmd_train(args) -> int:
     if ds.image_shape is not None and scaling is None:
         figures.append(str(reconstructions(shown, R, ds.image_shape, out / "reconstructions.png")))
         figures += [str(f) for f in model_figures(model, Xv if len(Xv) else X, ds.image_shape, out)]
+        if args.layerwise:
+            rows, labels = layerwise_rows
+            path = layerwise_reconstructions(
+                rows, labels, ds.image_shape, out / "layerwise_reconstructions.png"
+            )
+            figures.append(str(path))
     else:
         figures.append(str(feature_columns(shown, R, out / "reconstructions.png")))
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
     lines += [f"  figure: {f}" for f in figures]
+    emit(args, result, lines)
+    return 0
+
+
+def _fit_layerwise(args, model, X, Xv):
+    """`train --layerwise`: the phases' histories as one, and the figure's rows (after each
+    phase, before any fine-tuning, the reconstructions of the first validation examples)."""
+    from .layerwise import flat_history, pretrain_layerwise
+    from .metrics import reconstruct
+    from .train import History
+
+    if args.resume:
+        raise CLIError("--resume does not apply to --layerwise training; start it again")
+    if args.phase_epochs is not None and args.phase_epochs < 1:
+        raise CLIError(f"--phase-epochs {args.phase_epochs} must be at least 1")
+    shown = Xv[:10] if len(Xv) else X[:10]
+    rows, labels = [shown], ["original"]
+
+    def snapshot(phase, partial):
+        rows.append(reconstruct(partial, shown))
+        labels.append(f"after phase {phase}")
+
+    histories = pretrain_layerwise(
+        model,
+        X,
+        X_val=Xv if len(Xv) else None,
+        epochs=args.phase_epochs if args.phase_epochs is not None else args.epochs,
+        finetune_epochs=args.finetune_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        patience=args.patience,
+        on_phase_end=snapshot,
+        device=args.device,
+    )
+    return History(flat_history(histories)), (rows, labels)
+
+
+def cmd_classify(args) -> int:
+    from .checkpoint import save
+    from .classify import score, stratified_subset, train_classifier
+    from .plots import training_curves
+
+    ae = _run_dir_model(args.dir)
+    if ae.metadata.get("model") == "classifier":
+        raise CLIError(f"{args.dir} holds a classifier; give the folder of an autoencoder")
+    out = Path(args.out) if args.out else Path(args.dir) / f"classifier-{args.mode}"
+    if (out / "model.safetensors").exists() and not args.overwrite:
+        raise CLIError(f"{out} already holds a model; use --overwrite or another --out")
+    train = load_data(args.dataset, "train", args.data_dir)
+    if train.y is None:
+        raise CLIError(
+            f"--dataset {args.dataset!r} has no labels; classify needs a labelled data set "
+            "(iris, digits, mnist, fashion-mnist)"
+        )
+    val = load_data(args.dataset, "validation", args.data_dir)
+    test = load_data(args.dataset, "test", args.data_dir)
+    n_in = ae.metadata.get("n_features", train.X.shape[1])
+    if train.X.shape[1] != n_in:
+        raise CLIError(f"{train.name} has {train.X.shape[1]} features but the model takes {n_in}")
+    scaling = Scaling.from_meta(ae.metadata.get("scaling"))
+    X, Xv, Xt = (scaling.forward(d.X) if scaling else d.X for d in (train, val, test))
+    try:
+        idx = stratified_subset(train.y, args.labels, seed=args.seed)
+    except ValueError as e:
+        raise CLIError(f"--labels: {e}") from None
+
+    def show(epoch, r, model):
+        print(
+            f"epoch {epoch:3d}  train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"
+            f"   val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.4f}",
+            flush=True,
+        )
+
+    clf, history = train_classifier(
+        ae,
+        X[idx],
+        train.y[idx],
+        X_val=Xv,
+        y_val=val.y,
+        mode=args.mode,
+        hidden=args.hidden,
+        n_classes=train.n_classes,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        callbacks=() if args.json else (show,),
+        device=args.device,
+    )
+    test_metrics = score(clf, Xt, test.y)
+    metrics = {
+        "test_accuracy": test_metrics["accuracy"],
+        "test_cross_entropy": test_metrics["cross_entropy"],
+        **{k: v for k, v in history.last.items() if k.startswith("val_")},
+    }
+    meta = {
+        "n_features": int(n_in),
+        "image_shape": ae.metadata.get("image_shape"),
+        "dataset": train.name,
+        "scaling": scaling.to_meta() if scaling else None,
+        "autoencoder": str(args.dir),
+        "mode": args.mode,
+        "labels": int(len(idx)),
+        "metrics": metrics,
+        "train_args": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    save(clf, out / "model.safetensors", metadata=meta)
+    (out / "history.json").write_text(json.dumps(history.records, indent=1))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    figure = str(training_curves(history.records, out / "curves.png"))
+    result = {
+        "out": str(out),
+        "mode": args.mode,
+        "labels": int(len(idx)),
+        "epochs": len(history),
+        **metrics,
+        "figures": [figure],
+    }
+    lines = [
+        f"{args.mode} classifier on {args.dir}'s encoder, {len(idx)} labels of {train.name}, "
+        f"{len(history)} epochs -> {out}",
+        f"  test accuracy {metrics['test_accuracy']:.4f}   "
+        f"test cross-entropy {metrics['test_cross_entropy']:.4f}",
+        f"  figure: {figure}",
+    ]
     emit(args, result, lines)
     return 0
 
@@ -601,8 +747,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--layerwise",
+        action="store_true",
+        help="greedy layer-wise training: one encoder block and its mirror at a time",
+    )
+    p.add_argument(
+        "--phase-epochs", type=int, help="epochs per layer-wise phase (default: --epochs)"
+    )
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="epochs of end-to-end training after the layer-wise phases",
+    )
     _add_json(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "classify", help="a classifier on a trained encoder: frozen, fine-tuned or from scratch"
+    )
+    p.add_argument("dir", help="a folder written by `codings train` (the encoder to use)")
+    _add_data_args(p)
+    p.add_argument("--labels", type=int, help="labelled training examples (default: all)")
+    p.add_argument(
+        "--hidden", type=_sizes, default=(100, 50), help="the head's dense layers (default 100,50)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("frozen", "finetune", "scratch"),
+        default="frozen",
+        help="frozen: train the head on fixed codings; finetune: train everything; scratch: "
+        "the same network from random weights",
+    )
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--out", help="folder for the classifier (default: DIR/classifier-MODE)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    _add_json(p)
+    p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("eval", help="loss and reconstruction error of a trained model")
     p.add_argument("dir", help="a folder written by `codings train` (or a .safetensors file)")

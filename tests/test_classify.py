@@ -1,0 +1,238 @@
+"""A classifier on a pretrained encoder: what each mode trains, the labelled rows, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import codings
+from codings import classify
+from codings.classify import (
+    Classifier,
+    classifier_for,
+    features,
+    labelled,
+    predict,
+    score,
+    stratified_subset,
+    train_classifier,
+)
+
+_SIBLING = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_DATA = os.environ.get("CODINGS_DATA_DIR") or (str(_SIBLING) if _SIBLING.exists() else None)
+
+
+def _blobs(n=300, d=12, k=3, seed=0):
+    """k well separated classes in d dimensions, values in [0, 1]."""
+    g = np.random.default_rng(seed)
+    centres = g.random((k, d))
+    y = np.arange(n) % k
+    X = np.clip(centres[y] + 0.05 * g.standard_normal((n, d)), 0, 1).astype(np.float32)
+    return X, y
+
+
+def _ae(**kw):
+    return codings.build("stacked", n_features=12, hidden=(8, 4), tied=True, seed=1, **kw)
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before, module):
+    return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
+
+
+def test_frozen_trains_only_the_head_on_codings_computed_once(monkeypatch):
+    ae = _ae()
+    X, y = _blobs()
+    ae_before = _state(ae)
+    seen = []
+    real_fit = classify.fit
+
+    def spy(model, rows, **kw):
+        seen.append((model, rows.clone()))
+        return real_fit(model, rows, **kw)
+
+    monkeypatch.setattr(classify, "fit", spy)
+    clf, hist = train_classifier(ae, X, y, mode="frozen", epochs=3, device="cpu")
+    ((model, rows),) = seen
+    # Only the head was handed to fit, with the encoder's codings and the label appended.
+    assert set(dict(model.named_parameters())) == {
+        f"head.{k}" for k, _ in clf.head.named_parameters()
+    }
+    with torch.no_grad():
+        Z = ae.encode(torch.from_numpy(X))
+    torch.testing.assert_close(rows[:, :-1], Z, rtol=0, atol=0)
+    assert torch.equal(rows[:, -1].long(), torch.from_numpy(y))
+    # The encoder is still the autoencoder's, bit for bit; the autoencoder itself is untouched.
+    for k, v in clf.encoder.state_dict().items():
+        assert torch.equal(v, ae.encoder.state_dict()[k])
+    assert not _changed(ae_before, ae)
+    assert len(hist) == 3 and "val_accuracy" not in hist.last
+
+
+def test_finetune_starts_from_the_encoder_and_trains_it_scratch_does_not_use_it():
+    ae = _ae()
+    X, y = _blobs()
+    x = torch.from_numpy(X[:7])
+    start = classifier_for(ae, n_classes=3, seed=0)
+    torch.testing.assert_close(start.encode(x), ae.encode(x), rtol=0, atol=0)
+    fresh = classifier_for(ae, n_classes=3, seed=0, pretrained=False)
+    assert not torch.equal(fresh.encode(x), ae.encode(x))
+
+    clf, _ = train_classifier(ae, X, y, mode="finetune", epochs=2, device="cpu")
+    assert _changed(_state(start), clf) >= {"encoder.0.0.weight", "head.0.0.weight"}
+    scratch, _ = train_classifier(ae, X, y, mode="scratch", epochs=2, device="cpu")
+    same_init = classifier_for(ae, n_classes=3, seed=0, pretrained=False)
+    assert _changed(_state(same_init), scratch)  # trained, from the seeded random network
+    assert not torch.equal(scratch.encoder[0][0].weight, clf.encoder[0][0].weight)
+
+
+def test_loss_is_cross_entropy_on_labelled_rows():
+    clf = classifier_for(_ae(), n_classes=3, hidden=(5,))
+    X, y = _blobs(20)
+    rows = labelled(X, y)
+    assert rows.shape == (20, 13) and torch.equal(rows[:, -1], torch.from_numpy(y).float())
+    clf.eval()
+    total, parts = clf.loss(rows)
+    logits = clf(torch.from_numpy(X))
+    torch.testing.assert_close(total, F.cross_entropy(logits, torch.from_numpy(y)))
+    acc = float((logits.argmax(1).numpy() == y).mean())
+    assert parts["accuracy"].item() == pytest.approx(acc)
+    assert score(clf, X, y)["accuracy"] == pytest.approx(acc)
+    assert np.array_equal(predict(clf, X), logits.argmax(1).numpy())
+    with pytest.raises(ValueError, match="label appended as the last column"):
+        clf.loss(torch.from_numpy(X))
+
+
+def test_learns_separable_classes_in_every_mode():
+    ae = _ae()
+    codings.fit(ae, _blobs(600)[0], epochs=20, lr=1e-2, device="cpu")
+    X, y = _blobs(300, seed=0)
+    Xt, yt = _blobs(300, seed=0)  # same centres (same seed), so same classes
+    for mode in classify.MODES:
+        clf, _ = train_classifier(ae, X, y, mode=mode, epochs=60, lr=1e-2, device="cpu")
+        assert score(clf, Xt, yt)["accuracy"] > 0.95, mode
+
+
+def test_checkpoint_roundtrip_rebuilds_the_classifier(tmp_path):
+    ae = _ae(l2=1e-3)
+    X, y = _blobs()
+    clf, _ = train_classifier(ae, X, y, mode="finetune", epochs=2, device="cpu")
+    codings.save(clf, tmp_path / "clf.safetensors")
+    back = codings.load(tmp_path / "clf.safetensors")
+    assert isinstance(back, Classifier) and back.config == clf.config
+    assert back.config["kwargs"]["encoder_kwargs"]["hidden"] == [8, 4]
+    x = torch.from_numpy(X)
+    with torch.no_grad():
+        assert torch.equal(back(x), clf(x))
+    assert np.array_equal(features(back, X), features(clf, X))
+
+
+def test_features_are_the_codings_as_numpy():
+    ae = _ae()
+    X, y = _blobs()
+    Z = features(ae, X)
+    assert Z.dtype == np.float32 and Z.shape == (300, 4)
+    with torch.no_grad():
+        np.testing.assert_array_equal(Z, ae.encode(torch.from_numpy(X)).numpy())
+    from sklearn.linear_model import LogisticRegression
+
+    assert LogisticRegression(max_iter=500).fit(Z, y).score(Z, y) > 0.9
+
+
+def test_stratified_subset():
+    y = np.repeat(np.arange(10), [100, 50, 100, 100, 100, 100, 100, 100, 100, 150])
+    idx = stratified_subset(y, 100, seed=0)
+    assert len(idx) == 100 and len(set(idx)) == 100 and np.all(np.diff(idx) > 0)
+    counts = np.bincount(y[idx], minlength=10)
+    assert counts[1] == 5 and counts[9] == 15 and counts[0] == 10
+    assert np.array_equal(idx, stratified_subset(y, 100, seed=0))
+    assert not np.array_equal(idx, stratified_subset(y, 100, seed=1))
+    assert np.array_equal(stratified_subset(y, None), np.arange(len(y)))
+    assert np.array_equal(stratified_subset(y, 10_000), np.arange(len(y)))
+    with pytest.raises(ValueError, match="labels=5 must be a whole number >= 10"):
+        stratified_subset(y, 5)
+
+
+def test_errors():
+    X, y = _blobs(30)
+    with pytest.raises(ValueError, match="mode='frozn' is not known.*did you mean 'frozen'"):
+        train_classifier(_ae(), X, y, mode="frozn")
+    with pytest.raises(ValueError, match="class indices"):
+        train_classifier(_ae(), X, y - 1)
+    with pytest.raises(ValueError, match="made by codings.build"):
+        classifier_for(torch.nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="give both X_val and y_val"):
+        train_classifier(_ae(), X, y, X_val=X)
+
+
+def test_cli_classify_on_digits(tmp_path, capsys):
+    from codings.cli import main
+
+    ae_dir = tmp_path / "ae"
+    args = ["train", "stacked", "--dataset", "digits", "--hidden", "16,8", "--epochs", "2"]
+    assert main([*args, "--out", str(ae_dir), "--no-progress", "--json"]) == 0
+    capsys.readouterr()
+    rc = main(
+        [
+            "classify",
+            str(ae_dir),
+            "--dataset",
+            "digits",
+            "--labels",
+            "100",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--mode",
+            "finetune",
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "epoch   2  train loss" in text and "val loss" in text and "test accuracy" in text
+    saved = ae_dir / "classifier-finetune" / "model.safetensors"
+    clf = codings.load(saved)
+    assert clf.metadata["labels"] == 100 and clf.metadata["mode"] == "finetune"
+    rc = main(
+        [
+            "classify",
+            str(ae_dir),
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--json",
+            "--out",
+            str(tmp_path / "c2"),
+        ]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["labels"] == 1439 and 0 <= result["test_accuracy"] <= 1
+    assert main(["classify", str(ae_dir), "--dataset", "digits", "--labels", "3"]) == 1
+    assert "--labels" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(_DATA is None, reason="MNIST is not available (set CODINGS_DATA_DIR)")
+def test_mnist_pretrained_frozen_codings_classify():
+    from codings.datasets import load_dataset
+    from codings.layerwise import pretrain_layerwise
+
+    train = load_dataset("mnist", "train", data_dir=_DATA)
+    test = load_dataset("mnist", "test", data_dir=_DATA)
+    ae = codings.build("stacked", n_features=784, hidden=(64, 32), tied=True, seed=0)
+    pretrain_layerwise(ae, train.X[:3000], epochs=2, batch_size=64, lr=3e-3, device="cpu")
+    idx = stratified_subset(train.y, 500, seed=0)
+    clf, _ = train_classifier(
+        ae, train.X[idx], train.y[idx], mode="frozen", epochs=30, lr=3e-3, device="cpu"
+    )
+    assert score(clf, test.X[:2000], test.y[:2000])["accuracy"] > 0.75  # chance: 0.1
