@@ -175,3 +175,29 @@ def test_mnist_tied_stacked_learns_in_one_epoch(data_dir):
     h = fit(m, train.X[:10000], X_val=val.X[:2000], epochs=1, batch_size=128)
     mean_image_mse = float(((val.X[:2000] - train.X[:10000].mean(0)) ** 2).mean())  # ~0.067
     assert h["val_mse"][-1] < 0.5 * mean_image_mse
+
+
+def test_memory_mapped_data_trains_exactly_like_in_memory(tmp_path):
+    X = _data(n=300)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    a = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    b = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    ha = fit(a, X, X_val=X[:50], epochs=3, batch_size=32, seed=4)
+    # chunks of 70 rows round down to 64 = two whole batches; the last chunk is partial
+    hb = fit(b, mm, X_val=mm[:50], epochs=3, batch_size=32, seed=4, chunk_size=70)
+    assert _same(_weights(a), _weights(b))
+    assert ha["val_loss"] == hb["val_loss"]
+
+
+def test_streaming_refuses_non_finite_rows(tmp_path):
+    X = _data(n=100)
+    X[77, 2] = np.inf
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(ValueError, match="non-finite"):
+        fit(
+            build("stacked", n_features=16, hidden=(4,)),
+            np.load(tmp_path / "x.npy", mmap_mode="r"),
+            epochs=1,
+            batch_size=10,
+        )

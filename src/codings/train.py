@@ -73,7 +73,8 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
         arr = np.asarray(X)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a memory map
     t = t.to(device=device or t.device, dtype=torch.float32)
     if t.ndim < 2 or t.shape[0] == 0:
         raise ValueError(
@@ -126,14 +127,16 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
     where the model has ``forward``.
     """
     device = resolve_device(device) if device is not None else _model_device(model)
-    X = as_tensor(X, device)
+    n = len(X)
+    if n == 0:
+        raise ValueError("X is empty; evaluate needs at least one row")
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     reconstructs = hasattr(model, "encode") and hasattr(model, "decode")
     try:
-        for start in range(0, X.shape[0], batch_size):
-            xb = X[start : start + batch_size]
+        for start in range(0, n, batch_size):
+            xb = as_tensor(X[start : start + batch_size], device)  # memory maps stay on disk
             total, parts = model.loss(xb)
             n = xb.shape[0]
             sums["loss"] = sums.get("loss", 0.0) + float(total) * n
@@ -144,7 +147,7 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
     finally:
         model.train(was_training)
-    return {k: v / X.shape[0] for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -171,6 +174,7 @@ def fit(
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
     device: str | torch.device | None = "auto",
+    chunk_size: int | None = None,
 ) -> History:
     """Train ``model`` on ``X`` (rows are examples) and return the per-epoch history.
 
@@ -184,19 +188,33 @@ def fit(
     history); ``resume`` continues from such a file, and a resumed run ends with the same
     weights as an uninterrupted one. A NaN or infinite loss raises :class:`TrainingDiverged`
     and leaves the model with the weights of the last completed epoch.
+
+    A memory-mapped ``X`` (``np.load(path, mmap_mode="r")``) is never loaded whole: each epoch
+    reads it in chunks of ``chunk_size`` rows (default: about 256 MB) and trains on exactly the
+    batches an in-memory run would see. Under ``torchrun`` (an initialised process group) the
+    model is wrapped in DistributedDataParallel, ``batch_size`` is the global batch split
+    evenly across processes, training losses are averaged across them, and only rank 0 writes
+    the checkpoint.
     """
     from .checkpoint import load_train_state, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
+    rank, world = distributed_info()
+    if batch_size % world:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch and must be divisible by the "
+            f"{world} processes; use e.g. {batch_size - batch_size % world or world}"
+        )
     dev = resolve_device(device)
     model.to(dev)
-    X = as_tensor(X, dev)
-    Xv = as_tensor(X_val, dev, name="X_val") if X_val is not None else None
-    if Xv is not None and Xv.shape[1:] != X.shape[1:]:
-        raise ValueError(f"X_val has shape {tuple(Xv.shape)} but X has {tuple(X.shape)}")
+    data = _Data(X, dev, chunk_size, batch_size)
+    Xv = X_val if X_val is None or _is_memmap(X_val) else as_tensor(X_val, dev, name="X_val")
+    if Xv is not None and tuple(Xv.shape[1:]) != data.shape[1:]:
+        raise ValueError(f"X_val has shape {tuple(Xv.shape)} but X has {data.shape}")
 
     groups = _objectives(model)
     opts = {k: make_optimizer(optimizer, ps, lr, weight_decay) for k, ps in groups.items()}
+    step_loss = _loss_caller(model, dev, multi=len(opts) > 1) if world > 1 else None
     history = History()
     gen = torch.Generator().manual_seed(seed)
     start_epoch = 0
@@ -208,11 +226,10 @@ def fit(
         gen.set_state(state["perm_rng"])
         rng_state = state["torch_rng"]
 
-    n = X.shape[0]
     best = (math.inf, None)  # (monitored loss, state dict)
     stale = 0
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=start_epoch, desc="train", unit="epoch", leave=False)
@@ -224,19 +241,25 @@ def fit(
             if rng_state is not None:
                 torch.set_rng_state(rng_state)
             else:
-                torch.manual_seed(seed)
+                torch.manual_seed(seed + rank)  # corruption noise differs between ranks
             for epoch in range(start_epoch, epochs):
                 good = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 t0 = time.perf_counter()
                 model.train()
-                perm = torch.randperm(n, generator=gen).to(dev)
                 sums: dict[str, torch.Tensor] = {}
                 steps = 0
-                for b, start in enumerate(range(0, n, batch_size)):
-                    xb = X.index_select(0, perm[start : start + batch_size])  # (B, D)
+                # Every rank draws the same permutation; each takes its share of every batch.
+                for b, xb in enumerate(
+                    data.batches(torch.randperm(data.n, generator=gen), rank, world)
+                ):
                     for name, opt in opts.items():
-                        total, parts = _loss(model, xb, name)
-                        if not torch.isfinite(total):
+                        if step_loss is None:
+                            total, parts = _loss(model, xb, name)
+                            finite = bool(torch.isfinite(total))
+                        else:
+                            total, parts = step_loss(xb, name)
+                            finite = _all_finite(total)  # every rank stops together
+                        if not finite:
                             model.load_state_dict(good)
                             raise TrainingDiverged(
                                 _diverged_message(epoch, b, name, total, parts, lr, checkpoint)
@@ -253,12 +276,13 @@ def fit(
                             sums[prefix + k] = sums.get(prefix + k, 0) + v.detach()
                     steps += 1
                 record = {"epoch": epoch + 1}
-                record.update({f"train_{k}": float(v) / steps for k, v in sums.items()})
+                record.update({f"train_{k}": v / steps for k, v in _mean_over_ranks(sums).items()})
                 if Xv is not None:
+                    # Every rank evaluates the whole validation set: identical numbers everywhere.
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
                 history.records.append(record)
-                if checkpoint is not None:
+                if checkpoint is not None and rank == 0:
                     save_train_state(
                         checkpoint,
                         model,
@@ -285,7 +309,7 @@ def fit(
                     if restore_best and best[1] is not None:
                         model.load_state_dict(best[1])
                     stop = True
-                if stop:
+                if _agree(stop):
                     break
     finally:
         if prev_flush is not None:
@@ -294,6 +318,138 @@ def fit(
             bar.close()
     model.eval()
     return history
+
+
+# --- data from memory or from a memory-mapped file --------------------------------------------
+
+
+def _is_memmap(X) -> bool:
+    return isinstance(X, np.memmap) or (isinstance(X, np.ndarray) and isinstance(X.base, np.memmap))
+
+
+class _Data:
+    """The training rows: one tensor on the device, or chunks read from a memory-mapped array.
+
+    Both give the same batches for the same permutation: a chunk is a run of whole batches of
+    the permutation, read in permutation order, so streaming changes memory use, not results.
+    """
+
+    def __init__(self, X, device: torch.device, chunk_size: int | None, batch_size: int):
+        self.device = device
+        self.batch_size = batch_size
+        self.stream = _is_memmap(X) or chunk_size is not None
+        if self.stream:
+            arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+            if arr.ndim < 2 or len(arr) == 0:
+                raise ValueError(f"X must have shape (n_samples, n_features); got {arr.shape}")
+            self.X = arr
+            rows = chunk_size or max(batch_size, (256 << 20) // max(1, arr[0].nbytes))
+            self.chunk = max(batch_size, rows // batch_size * batch_size)
+        else:
+            self.X = as_tensor(X, device)
+        self.n = self.X.shape[0]
+        self.shape = tuple(self.X.shape)
+
+    def batches(self, perm: torch.Tensor, rank: int, world: int):
+        bs = self.batch_size
+        if not self.stream:
+            perm = perm.to(self.device)
+            for start in range(0, self.n, bs):
+                yield self.X.index_select(0, perm[start : start + bs][rank::world])  # (B, D)
+            return
+        order = perm.numpy()
+        for c0 in range(0, self.n, self.chunk):
+            idx = order[c0 : c0 + self.chunk]
+            # Read this rank's rows in sorted order (sequential I/O), then put them back in
+            # permutation order.
+            mine = np.concatenate([idx[s : s + bs][rank::world] for s in range(0, len(idx), bs)])
+            srt = np.argsort(mine, kind="stable")
+            block = np.empty((len(mine), *self.shape[1:]), dtype=np.float32)
+            block[srt] = self.X[mine[srt]]
+            _release(self.X)
+            if not np.isfinite(block).all():
+                raise ValueError("X has a non-finite value in a streamed chunk; impute or drop it")
+            t = torch.from_numpy(block).to(self.device)
+            per = [min(bs, len(idx) - s) for s in range(0, len(idx), bs)]
+            start = 0
+            for size in per:
+                take = len(range(rank, size, world))
+                yield t[start : start + take]
+                start += take
+
+
+def _release(X: np.ndarray) -> None:
+    """Drop a memory map's pages from this process (they stay in the page cache)."""
+    base = X if isinstance(X, np.memmap) else X.base
+    mm = getattr(base, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise"):
+        import mmap
+
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+# --- several processes (torchrun) -------------------------------------------------------------
+
+
+def distributed_info() -> tuple[int, int]:
+    """(rank, world size) of an initialised process group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _LossModule(nn.Module):
+    """``forward`` = ``model.loss``, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, objective: str = "loss"):
+        return _loss(self.model, x, objective)
+
+
+def _loss_caller(model: nn.Module, device: torch.device, multi: bool):
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+    # DDP broadcasts rank 0's weights now and averages gradients in every backward pass.
+    ddp = DDP(_LossModule(model), device_ids=ids, find_unused_parameters=multi)
+    return lambda xb, name: ddp(xb, name)
+
+
+def _all_finite(total: torch.Tensor) -> bool:
+    import torch.distributed as dist
+
+    flag = torch.isfinite(total.detach()).to(torch.float32).reshape(1)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _mean_over_ranks(sums: dict[str, torch.Tensor]) -> dict[str, float]:
+    rank, world = distributed_info()
+    if world == 1 or not sums:
+        return {k: float(v) for k, v in sums.items()}
+    import torch.distributed as dist
+
+    keys = sorted(sums)
+    stacked = torch.stack([sums[k].float().reshape(()) for k in keys])
+    dist.all_reduce(stacked)
+    return {k: float(v) / world for k, v in zip(keys, stacked, strict=True)}
+
+
+def _agree(stop: bool) -> bool:
+    """Rank 0's decision to stop, shared by every rank."""
+    rank, world = distributed_info()
+    if world == 1:
+        return stop
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(stop)])
+    dist.broadcast(flag, 0)
+    return bool(flag.item())
 
 
 def _check_fit_args(*, epochs, batch_size, lr, patience) -> None:
