@@ -169,7 +169,8 @@ def latent_scatter(
             raise ValueError("latent_scatter: a grid needs image_shape and extent")
         n = int(round(np.sqrt(len(grid))))
         h, w = image_shape
-        mosaic = np.asarray(grid).reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+        tiles = np.pad(np.asarray(grid).reshape(n, n, h, w), ((0, 0), (0, 0), (1, 1), (1, 1)))
+        mosaic = tiles.transpose(0, 2, 1, 3).reshape(n * (h + 2), n * (w + 2))  # white gaps
         ax2 = axes[0][1]
         ax2.imshow(mosaic, cmap="binary", vmin=0, vmax=1, extent=(-extent, extent, -extent, extent))
         ax2.set_title("decoded over the latent plane")
