@@ -334,34 +334,11 @@ def test_cli_train_eval_sample_interpolate_latent(tmp_path, capsys):
     import json
 
     run = tmp_path / "vae"
-    assert (
-        main(
-            [
-                "train",
-                "vae",
-                "--dataset",
-                "digits",
-                "--hidden",
-                "32",
-                "--latent-dim",
-                "2",
-                "--epochs",
-                "3",
-                "--binarize",
-                "--out",
-                str(run),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    train = "train vae --dataset digits --hidden 32 --latent-dim 2 --epochs 3 --binarize"
+    assert main([*train.split(), "--out", str(run), "--no-progress"]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            ["eval", str(run), "--dataset", "digits", "--binarize", "--nll-samples", "20", "--json"]
-        )
-        == 0
-    )
+    evaluate = "--dataset digits --binarize --nll-samples 20 --json"
+    assert main(["eval", str(run), *evaluate.split()]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["nll_samples"] == 20 and r["nll_examples"] == r["n"]
     assert -r["elbo"] >= r["nll"] > 0
@@ -377,3 +354,13 @@ def test_cli_train_eval_sample_interpolate_latent(tmp_path, capsys):
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("s.png", "i.png", "l.png"))
     assert main(["eval", str(run), "--dataset", "iris", "--nll-samples", "5"]) == 1
     assert main(["sample", str(tmp_path / "nothing")]) == 1
+    # A denoising model has no prior: `sample` runs its Markov chain instead.
+    dae = tmp_path / "dae"
+    train = "train denoising --dataset digits --hidden 16 --output bernoulli --epochs 2"
+    assert main([*train.split(), "--out", str(dae), "--no-progress"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "chain.npy"
+    assert main(["sample", str(dae), "--n", "4", "--steps", "5", "--out", str(out), "--json"]) == 0
+    assert "Markov chains" in json.loads(capsys.readouterr().out)["how"]
+    assert np.load(out).shape == (4, 64)
+    assert main(["eval", str(dae), "--dataset", "digits", "--nll-samples", "5"]) == 1

@@ -654,7 +654,7 @@ def tour_generative(t: Tour) -> list[Row]:
     hidden = (128, 64) if quick else (500, 500)
     epochs = 80 if quick else 10
     rows: list[Row] = []
-    t.say(f"3. Generative autoencoders on {t.dataset}: a VAE and an AAE with 2 codings")
+    t.say(f"Generative autoencoders on {t.dataset}: a VAE and an AAE with 2 codings")
     for name, kw in (("vae", {}), ("aae", {"prior": "gaussian"})):
         model = build(name, n_features=d, hidden=hidden, latent_dim=2, seed=t.seed, **kw)
         model.input_transform = Binarize()  # dynamic binarisation: likelihoods of binary data
