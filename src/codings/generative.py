@@ -254,7 +254,9 @@ class AdversarialAutoencoder(Autoencoder):
         if self.input_transform is not None and self.training:
             x = self.input_transform(x)
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
-        d = self.adversary.discriminator_loss(self.encode(x_in))
+        with torch.no_grad():  # the encoder is not trained by this objective
+            codes = self.encode(x_in)
+        d = self.adversary.discriminator_loss(codes)
         return d, {"bce": d}
 
 
