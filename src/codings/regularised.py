@@ -11,7 +11,7 @@ Regularisation arguments (all builders)
     noise : None, 'gaussian', 'masking' or 'dropout' -- the training-time corruption
     noise_level : sigma for 'gaussian', the probability for the others (default 0.3)
     sparsity : None, 'l1' or 'kl' -- a penalty on the codings ('kl' needs sigmoid codings)
-    sparsity_weight : the penalty's weight (default 0.01 for 'l1', 1.0 for 'kl')
+    sparsity_weight : the penalty's weight (default 0.01 for 'l1', 10 for 'kl')
     sparsity_target : the mean activation 'kl' aims for (default 0.05)
     contractive : the weight of the encoder's squared Jacobian norm (0 turns it off)
 """
@@ -41,7 +41,7 @@ from .penalties import (
 )
 from .tour import Row, Tour, step
 
-SPARSITY_WEIGHT = {"l1": 0.01, "kl": 1.0}
+SPARSITY_WEIGHT = {"l1": 0.01, "kl": 10.0}
 
 
 def regularise(
