@@ -35,14 +35,18 @@ ROOT = Path(__file__).resolve().parent
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9", help="normal classes, e.g. 0,1")
-    p.add_argument("--hidden", default="128", help="hidden layer sizes before the coding layer")
-    p.add_argument("--latent-dim", type=int, default=32)
+    p.add_argument("--hidden", default="256,64", help="hidden layer sizes before the codings")
+    p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--output", default="bernoulli", choices=("linear", "bernoulli"))
     p.add_argument("--activation", default="elu")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--pca-components", type=int, default=None, help="default: --latent-dim")
+    p.add_argument(
+        "--pca-components",
+        default="8,16,32,64",
+        help="PCA baselines to run (numbers of components); the table also shows the best",
+    )
     p.add_argument("--trees", type=int, default=100, help="IsolationForest's n_estimators")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> dict:
         digits, n_train, args.epochs = digits[:2], 1000, 5
         X_test, y_test = X_test[:2000], y_test[:2000]
     hidden = tuple(int(h) for h in args.hidden.split(","))
-    k = args.pca_components or args.latent_dim
+    ks = [int(k) for k in args.pca_components.split(",")]
     rows = []
     t_all = time.perf_counter()
     for d in digits:
@@ -86,9 +90,10 @@ def run(args: argparse.Namespace) -> dict:
         row["autoencoder_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        pca = PCA(n_components=k, random_state=args.seed).fit(X)
-        R = pca.inverse_transform(pca.transform(X_test))
-        row["pca"] = roc_auc_score(normal, -((R - X_test) ** 2).mean(axis=1))
+        for k in ks:
+            pca = PCA(n_components=k, random_state=args.seed).fit(X)
+            R = pca.inverse_transform(pca.transform(X_test))
+            row[f"pca{k}"] = roc_auc_score(normal, -((R - X_test) ** 2).mean(axis=1))
         row["pca_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -96,21 +101,28 @@ def run(args: argparse.Namespace) -> dict:
         row["isolation_forest"] = roc_auc_score(normal, forest.score_samples(X_test))
         row["isolation_forest_s"] = time.perf_counter() - t0
         rows.append(row)
+        pcas = ", ".join(f"PCA-{k} {row[f'pca{k}']:.4f}" for k in ks)
         print(
             f"digit {d}: autoencoder {row['autoencoder']:.4f} ({row['autoencoder_s']:.0f} s), "
-            f"PCA {row['pca']:.4f}, IsolationForest {row['isolation_forest']:.4f}",
+            f"{pcas}, IsolationForest {row['isolation_forest']:.4f}",
             flush=True,
         )
-    methods = ("autoencoder", "pca", "isolation_forest")
+    methods = ("autoencoder", *(f"pca{k}" for k in ks), "isolation_forest")
+    mean = {m: float(np.mean([r[m] for r in rows])) for m in methods}
+    best_k = max(ks, key=lambda k: mean[f"pca{k}"])
     return {
         "protocol": "MNIST one-class: train on one digit (train+validation images), score the "
         "test set, ROC AUC with the digit as the normal (positive) class",
         "args": vars(args),
         "model": f"784-{'-'.join(map(str, hidden))}-{args.latent_dim} (mirrored), {args.output}",
-        "pca_components": k,
+        "pca_components": ks,
+        "pca_best_k": best_k,
         "rows": rows,
-        "mean": {m: float(np.mean([r[m] for r in rows])) for m in methods},
-        "seconds": {m: float(sum(r[f"{m}_s"] for r in rows)) for m in methods},
+        "mean": mean,
+        "seconds": {
+            m: float(sum(r[f"{m}_s"] for r in rows))
+            for m in ("autoencoder", "pca", "isolation_forest")
+        },
         "wall_clock_s": time.perf_counter() - t_all,
         "machine": {
             "platform": platform.platform(),
@@ -122,20 +134,16 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = [
-        "| digit | autoencoder AUC | PCA AUC | IsolationForest AUC | autoencoder fit (s) |",
-        "|---:|---:|---:|---:|---:|",
-    ]
+    ks = result["pca_components"]
+    head = ["digit", "autoencoder", *(f"PCA-{k}" for k in ks), "IsolationForest", "AE fit (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    cols = ["autoencoder", *(f"pca{k}" for k in ks), "isolation_forest"]
     for r in result["rows"]:
-        lines.append(
-            f"| {r['digit']} | {r['autoencoder']:.4f} | {r['pca']:.4f} | "
-            f"{r['isolation_forest']:.4f} | {r['autoencoder_s']:.1f} |"
-        )
+        cells = [str(r["digit"]), *(f"{r[c]:.4f}" for c in cols), f"{r['autoencoder_s']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     m, s = result["mean"], result["seconds"]
-    lines.append(
-        f"| **mean** | **{m['autoencoder']:.4f}** | **{m['pca']:.4f}** | "
-        f"**{m['isolation_forest']:.4f}** | {s['autoencoder']:.0f} (total) |"
-    )
+    cells = ["**mean**", *(f"**{m[c]:.4f}**" for c in cols), f"{s['autoencoder']:.0f} (total)"]
+    lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -144,7 +152,11 @@ def main(argv=None) -> int:
     result = run(args)
     print()
     print(table(result))
-    s = result["seconds"]
+    s, m, k = result["seconds"], result["mean"], result["pca_best_k"]
+    print(
+        f"\nmean AUC: autoencoder {m['autoencoder']:.4f}, best PCA (k={k}) {m[f'pca{k}']:.4f}, "
+        f"IsolationForest {m['isolation_forest']:.4f}"
+    )
     print(
         f"\nwall-clock {result['wall_clock_s']:.0f} s (autoencoder {s['autoencoder']:.0f} s, "
         f"PCA {s['pca']:.0f} s, IsolationForest {s['isolation_forest']:.0f} s)"
