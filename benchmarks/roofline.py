@@ -78,9 +78,14 @@ def machine() -> dict:
         pass
     import numpy
 
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "python": platform.python_version(),
-            "isa": torch.backends.cpu.get_cpu_capability()}
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def main(argv=None) -> int:

@@ -95,8 +95,15 @@ def time_stock_fast(X, bs, epochs):
 def time_sklearn(X, bs, epochs):
     from sklearn.neural_network import MLPRegressor
 
-    reg = MLPRegressor(hidden_layer_sizes=(300, 150, 300), batch_size=bs, learning_rate_init=LR,
-                       max_iter=1, warm_start=True, shuffle=True, random_state=0)
+    reg = MLPRegressor(
+        hidden_layer_sizes=(300, 150, 300),
+        batch_size=bs,
+        learning_rate_init=LR,
+        max_iter=1,
+        warm_start=True,
+        shuffle=True,
+        random_state=0,
+    )
     times = []
     import warnings
 
@@ -140,16 +147,29 @@ def main(argv=None) -> int:
             results[name] = (statistics.median(times), loss)
         base = results.get("codings", (float("nan"),))[0]
         for name, (t, loss) in results.items():
-            rows.append({"batch_size": bs, "contender": name, "median_epoch_s": t,
-                         "vs_codings": t / base, "vs_bound": t / bound, "bound_s": bound,
-                         "final_loss_per_pixel": loss, "peak_rss_mb": peak_rss_mb()})
-    print(f"# train speed: {len(X)} images, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+            rows.append(
+                {
+                    "batch_size": bs,
+                    "contender": name,
+                    "median_epoch_s": t,
+                    "vs_codings": t / base,
+                    "vs_bound": t / bound,
+                    "bound_s": bound,
+                    "final_loss_per_pixel": loss,
+                    "peak_rss_mb": peak_rss_mb(),
+                }
+            )
+    print(
+        f"# train speed: {len(X)} images, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
+    )
     print("| batch | contender | median epoch (s) | x codings | x bound | bound (s) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['batch_size']} | {r['contender']} | {r['median_epoch_s']:.3f} | "
-              f"{r['vs_codings']:.2f} | {r['vs_bound']:.2f} | {r['bound_s']:.3f} |")
+        print(
+            f"| {r['batch_size']} | {r['contender']} | {r['median_epoch_s']:.3f} | "
+            f"{r['vs_codings']:.2f} | {r['vs_bound']:.2f} | {r['bound_s']:.3f} |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=1))
     return 0

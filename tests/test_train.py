@@ -188,6 +188,12 @@ def test_memory_mapped_data_trains_exactly_like_in_memory(tmp_path):
     hb = fit(b, mm, X_val=mm[:50], epochs=3, batch_size=32, seed=4, chunk_size=70)
     assert _same(_weights(a), _weights(b))
     assert ha["val_loss"] == hb["val_loss"]
+    # A slice of a map streams the right rows too.
+    c = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    d = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    fit(c, X[100:], epochs=2, batch_size=32, seed=4)
+    fit(d, mm[100:], epochs=2, batch_size=32, seed=4, chunk_size=64)
+    assert _same(_weights(c), _weights(d))
 
 
 def test_streaming_refuses_non_finite_rows(tmp_path):

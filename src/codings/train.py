@@ -9,6 +9,8 @@ discriminator, say) offers ``model.objectives() -> {name: parameters}`` and
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -365,8 +367,7 @@ class _Data:
             mine = np.concatenate([idx[s : s + bs][rank::world] for s in range(0, len(idx), bs)])
             srt = np.argsort(mine, kind="stable")
             block = np.empty((len(mine), *self.shape[1:]), dtype=np.float32)
-            block[srt] = self.X[mine[srt]]
-            _release(self.X)
+            block[srt] = _read_rows(self.X, mine[srt])
             if not np.isfinite(block).all():
                 raise ValueError("X has a non-finite value in a streamed chunk; impute or drop it")
             t = torch.from_numpy(block).to(self.device)
@@ -378,14 +379,32 @@ class _Data:
                 start += take
 
 
-def _release(X: np.ndarray) -> None:
-    """Drop a memory map's pages from this process (they stay in the page cache)."""
-    base = X if isinstance(X, np.memmap) else X.base
-    mm = getattr(base, "_mmap", None)
-    if mm is not None and hasattr(mm, "madvise"):
-        import mmap
+def _read_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` for sorted ``rows``, read from the file behind a memory map when there is one.
 
-        mm.madvise(mmap.MADV_DONTNEED)
+    Gathering through the map itself would leave every touched page (and the kernel maps
+    whole neighbourhoods around each) in this process's resident memory; reading the rows
+    with pread keeps them in the page cache only, where memory pressure can reclaim them.
+    """
+    name = getattr(X, "filename", None)
+    # Only a whole map (its base is the mmap itself) knows where its rows start in the file.
+    if not (isinstance(X, np.memmap) and name and isinstance(X.base, mmap.mmap)):
+        return np.asarray(X[rows], dtype=np.float32)
+    row_bytes = X[0].nbytes
+    out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    # Runs of consecutive rows become one read each.
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    with open(name, "rb", buffering=0) as f:
+        fd = f.fileno()
+        start = 0
+        for run in np.split(rows, breaks):
+            nbytes = len(run) * row_bytes
+            got = os.preadv(fd, [view[start : start + nbytes]], X.offset + int(run[0]) * row_bytes)
+            if got != nbytes:
+                raise ValueError(f"{name}: the file ended early (row {int(run[0])}); is it whole?")
+            start += nbytes
+    return out.astype(np.float32, copy=False)
 
 
 # --- several processes (torchrun) -------------------------------------------------------------
