@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         args.gb, args.cap_gb = 1.0, 0.6  # importing torch alone takes about 0.3 GB
     path = Path(args.path)
     t0 = time.perf_counter()
-    n = make_array(path, args.gb)
+    make_array(path, args.gb)
     made = time.perf_counter() - t0
     group = capped_cgroup(int(args.cap_gb * 2**30))
 
