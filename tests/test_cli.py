@@ -218,3 +218,20 @@ def test_train_on_mnist_through_the_data_dir(capsys, tmp_path, data_dir):
     assert r["val_mse"] < 0.035  # half the mean image's error
     r = run_json(capsys, "eval", tmp_path, "--dataset", "mnist", "--data-dir", data_dir)
     assert r["n"] == 10000 and r["mse"] < 0.035
+
+
+def test_encode_streams_npy_to_npy_without_loading_it_whole(capsys, digits_run, tmp_path):
+    from codings import load
+    from codings.datasets import load_dataset
+    from codings.metrics import encode
+
+    X = load_dataset("digits", "all").X
+    np.save(tmp_path / "x.npy", X)
+    r = run_json(capsys, "encode", digits_run, tmp_path / "x.npy", tmp_path / "z.npy")
+    assert r["shape"] == [len(X), 4]
+    Z = np.load(tmp_path / "z.npy")
+    assert np.array_equal(Z, encode(load(digits_run), X))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "z.npy"]
+    np.save(tmp_path / "bad.npy", X[:, :10])
+    code, _, err = run(capsys, "encode", digits_run, tmp_path / "bad.npy", tmp_path / "z2.npy")
+    assert code == 1 and "takes rows of 64 features" in err

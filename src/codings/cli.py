@@ -612,16 +612,38 @@ def cmd_encode(args) -> int:
     from .metrics import encode
 
     model = _run_dir_model(args.dir)
-    X = _read_input(args.input, model)
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    Z = encode(model, scaling.forward(X) if scaling else X)
-    _write_array(args.output, Z)
+    if args.input.endswith(".npy") and args.output.endswith(".npy"):
+        # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
+        from .metrics import encode_to_npy
+
+        X = _mapped_input(args.input, model)
+        shape = encode_to_npy(model, X, args.output, transform=scaling.forward if scaling else None)
+    else:
+        X = _read_input(args.input, model)
+        Z = encode(model, scaling.forward(X) if scaling else X)
+        _write_array(args.output, Z)
+        shape = Z.shape
     emit(
         args,
-        {"output": args.output, "shape": list(Z.shape)},
-        [f"wrote codings {Z.shape} -> {args.output}"],
+        {"output": args.output, "shape": list(shape)},
+        [f"wrote codings {tuple(shape)} -> {args.output}"],
     )
     return 0
+
+
+def _mapped_input(path: str, model) -> np.ndarray:
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"{path}: not a readable .npy file ({e})") from None
+    n_in = model.metadata.get("n_features")
+    if X.ndim != 2 or len(X) == 0 or (n_in is not None and X.shape[1] != n_in):
+        raise CLIError(
+            f"{path} has shape {X.shape}; the model takes rows of {n_in} features "
+            "(shape (n_samples, n_features))"
+        )
+    return X
 
 
 def cmd_reconstruct(args) -> int:
@@ -893,6 +915,10 @@ def main(argv: list[str] | None = None) -> int:
         hint = "" if expected else " (run with --debug for the traceback)"
         print(f"codings: error: {kind}{e}{hint}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        from .distributed import shutdown
+
+        shutdown()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,44 @@ def encode(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
     return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size)
 
 
+def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transform=None) -> tuple:
+    """Encode the rows of ``X`` (e.g. a memory map) straight into the ``.npy`` file ``path``.
+
+    Neither the input nor the codings are ever held whole in memory; the file appears
+    atomically (written under a temporary name, then renamed). Returns the output shape.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    model.eval()
+    n = len(X)
+    with torch.no_grad():
+        first = model.encode(as_tensor(_prep(X[:1], transform), torch.device("cpu")))
+    shape = (n, *first.shape[1:])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        with torch.no_grad():
+            for i in range(0, n, batch_size):
+                xb = as_tensor(_prep(X[i : i + batch_size], transform), torch.device("cpu"))
+                out[i : i + batch_size] = model.encode(xb).numpy()
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return shape
+
+
+def _prep(X, transform):
+    X = np.asarray(X, dtype=np.float32)
+    return transform(X) if transform is not None else X
+
+
 def decode(model: nn.Module, Z, *, batch_size: int = 4096) -> np.ndarray:
     model.eval()
     return _batched(model.decode, as_tensor(Z, torch.device("cpu"), name="Z"), batch_size)
