@@ -207,3 +207,20 @@ def test_streaming_refuses_non_finite_rows(tmp_path):
             epochs=1,
             batch_size=10,
         )
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights():
+    X = _data()
+    m = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    h = fit(m, X, epochs=5, batch_size=32, precision="bf16", device="cpu")
+    assert all(p.dtype == torch.float32 for p in m.parameters())
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    ref = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    fit(ref, X, epochs=5, batch_size=32, device="cpu")
+    # Lower precision changes the numbers, but not by much.
+    assert not _same(_weights(m), _weights(ref))
+    assert evaluate(m, X)["mse"] == pytest.approx(evaluate(ref, X)["mse"], rel=0.1)
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        fit(m, X, epochs=1, precision="fp16", device="cpu")
+    with pytest.raises(ValueError, match="did you mean 'bf16'"):
+        fit(m, X, epochs=1, precision="bf61")

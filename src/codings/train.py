@@ -177,6 +177,7 @@ def fit(
     resume: str | Path | None = None,
     device: str | torch.device | None = "auto",
     chunk_size: int | None = None,
+    precision: str = "fp32",
 ) -> History:
     """Train ``model`` on ``X`` (rows are examples) and return the per-epoch history.
 
@@ -197,6 +198,9 @@ def fit(
     model is wrapped in DistributedDataParallel, ``batch_size`` is the global batch split
     evenly across processes, training losses are averaged across them, and only rank 0 writes
     the checkpoint.
+
+    ``precision="bf16"`` (CPU or GPU) or ``"fp16"`` (GPU, with loss scaling) computes the loss
+    under autocast; weights and optimiser state stay in float32.
     """
     from .checkpoint import load_train_state, save_train_state
 
@@ -208,6 +212,7 @@ def fit(
             f"{world} processes; use e.g. {batch_size - batch_size % world or world}"
         )
     dev = resolve_device(device)
+    autocast, scaler = _precision(precision, dev)
     model.to(dev)
     data = _Data(X, dev, chunk_size, batch_size)
     Xv = X_val if X_val is None or _is_memmap(X_val) else as_tensor(X_val, dev, name="X_val")
@@ -255,11 +260,14 @@ def fit(
                     data.batches(torch.randperm(data.n, generator=gen), rank, world)
                 ):
                     for name, opt in opts.items():
+                        with autocast():
+                            if step_loss is None:
+                                total, parts = _loss(model, xb, name)
+                            else:
+                                total, parts = step_loss(xb, name)
                         if step_loss is None:
-                            total, parts = _loss(model, xb, name)
                             finite = bool(torch.isfinite(total))
                         else:
-                            total, parts = step_loss(xb, name)
                             finite = _all_finite(total)  # every rank stops together
                         if not finite:
                             model.load_state_dict(good)
@@ -267,10 +275,18 @@ def fit(
                                 _diverged_message(epoch, b, name, total, parts, lr, checkpoint)
                             )
                         opt.zero_grad(set_to_none=True)
-                        total.backward()
-                        if clip_norm is not None:
-                            nn.utils.clip_grad_norm_(groups[name], clip_norm)
-                        opt.step()
+                        if scaler is None:
+                            total.backward()
+                            if clip_norm is not None:
+                                nn.utils.clip_grad_norm_(groups[name], clip_norm)
+                            opt.step()
+                        else:
+                            scaler.scale(total).backward()
+                            if clip_norm is not None:
+                                scaler.unscale_(opt)
+                                nn.utils.clip_grad_norm_(groups[name], clip_norm)
+                            scaler.step(opt)
+                            scaler.update()
                         prefix = "" if name == "loss" else f"{name}_"
                         key = f"{prefix}loss"
                         sums[key] = sums.get(key, 0) + total.detach()
@@ -320,6 +336,27 @@ def fit(
             bar.close()
     model.eval()
     return history
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _precision(precision: str, dev: torch.device):
+    """(autocast context factory, gradient scaler or None) for a precision on a device."""
+    from contextlib import nullcontext
+
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision={precision!r} is not known; choose one of {', '.join(PRECISIONS)}"
+            + suggest(precision, PRECISIONS)
+        )
+    if precision == "fp32":
+        return nullcontext, None
+    if precision == "fp16" and dev.type != "cuda":
+        raise ValueError("precision='fp16' needs a CUDA device; on the CPU use precision='bf16'")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    return (lambda: torch.autocast(dev.type, dtype=dtype)), scaler
 
 
 # --- data from memory or from a memory-mapped file --------------------------------------------
