@@ -295,6 +295,7 @@ def cmd_train(args) -> int:
             checkpoint=state_path,
             resume=state_path if args.resume else None,
             device=device,
+            precision=args.precision,
         )
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
@@ -760,6 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast precision for training (fp16 needs CUDA)",
+    )
     p.add_argument(
         "--binarize",
         action="store_true",
