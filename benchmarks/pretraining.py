@@ -32,6 +32,7 @@ import codings
 from codings.classify import MODES, score, stratified_subset, train_classifier
 from codings.datasets import load_dataset
 from codings.layerwise import pretrain_layerwise
+from codings.metrics import reconstruct
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,10 +52,60 @@ def pretrained_autoencoder(path: Path | None, X, Xv, args):
 
 def schedule(n: int, args) -> dict:
     """Batch size, rows per epoch (by repetition), epochs and patience for ``n`` labels."""
-    batch = 32 if n < 5000 else 64
+    batch = 32 if n < 5000 else 64 if n < 20000 else 128
     reps = max(1, int(np.ceil(args.min_epoch_rows / n)))
     epochs = args.max_epochs_small if n < 5000 else args.max_epochs_large
-    return {"batch_size": batch, "repeat": reps, "epochs": epochs, "patience": args.patience}
+    return {
+        "batch_size": batch,
+        "repeat": reps,
+        "epochs": epochs,
+        "patience": args.patience,
+        "anneal_epochs": args.anneal_epochs,
+    }
+
+
+def summarise(runs: list[dict], modes: list[str]) -> list[dict]:
+    table = []
+    for n in sorted({r["labels"] for r in runs}):
+        row = {"labels": n}
+        for mode in modes:
+            accs = [r["test_accuracy"] for r in runs if r["labels"] == n and r["mode"] == mode]
+            if accs:
+                row[mode] = {
+                    "mean": float(np.mean(accs)),
+                    "std": float(np.std(accs)),
+                    "n": len(accs),
+                }
+        table.append(row)
+    return table
+
+
+def print_table(table: list[dict], modes: list[str]) -> None:
+    print("\n| labels | " + " | ".join(modes) + " |")
+    print("|---:|" + "---:|" * len(modes))
+    for row in table:
+        cells = [
+            f"{100 * row[m]['mean']:.2f} ± {100 * row[m]['std']:.2f} (n={row[m]['n']})"
+            if m in row
+            else "-"
+            for m in modes
+        ]
+        print(f"| {row['labels']:,} | " + " | ".join(cells) + " |")
+    print("\ntest accuracy in %, mean ± standard deviation over seeds")
+
+
+def merge(paths: list[str], out: Path) -> int:
+    """Join the runs of several result files (e.g. label counts run in parallel)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    result = dict(parts[0])
+    result["runs"] = [r for part in parts for r in part["runs"]]
+    result["seconds_classifiers"] = [part["seconds_classifiers"] for part in parts]
+    result["merged_from"] = paths
+    modes = list(dict.fromkeys(r["mode"] for r in result["runs"]))
+    result["table"] = summarise(result["runs"], modes)
+    out.write_text(json.dumps(result, indent=1))
+    print_table(result["table"], modes)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -65,19 +116,24 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--phase-epochs", type=int, default=4)
     p.add_argument("--min-epoch-rows", type=int, default=2000)
-    p.add_argument("--max-epochs-small", type=int, default=40)
-    p.add_argument("--max-epochs-large", type=int, default=15)
+    p.add_argument("--max-epochs-small", type=int, default=30)
+    p.add_argument("--max-epochs-large", type=int, default=10)
     p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--anneal-epochs", type=int, default=3, help="then up to N epochs at lr/10")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--autoencoder", help="a pretrained autoencoder to load, or where to save one")
     p.add_argument("--data-dir")
     p.add_argument("--out", default=str(HERE / "results" / "pretraining.json"))
+    p.add_argument("--merge", nargs="+", help="only join these result files into --out")
     args = p.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, Path(args.out))
     torch.set_num_threads(args.threads)
     if args.quick:
         args.labels, args.seeds, args.phase_epochs = "100,1000", "0", 1
         args.max_epochs_small = args.max_epochs_large = 3
+        args.anneal_epochs = 1
 
     train = load_dataset("mnist", "train", data_dir=args.data_dir)
     val = load_dataset("mnist", "validation", data_dir=args.data_dir)
@@ -86,7 +142,7 @@ def main(argv=None) -> int:
     ae, ae_seconds = pretrained_autoencoder(
         Path(args.autoencoder) if args.autoencoder else None, X_ae, val.X, args
     )
-    ae_mse = float(codings.evaluate(ae, test.X)["mse"])
+    ae_mse = float(((reconstruct(ae, test.X) - test.X) ** 2).mean())
 
     runs = []
     t_all = time.perf_counter()
@@ -109,6 +165,7 @@ def main(argv=None) -> int:
                     batch_size=sched["batch_size"],
                     lr=args.lr,
                     patience=sched["patience"],
+                    anneal_epochs=sched["anneal_epochs"],
                     seed=seed,
                     device="cpu",
                 )
@@ -119,7 +176,7 @@ def main(argv=None) -> int:
                     "mode": mode,
                     "test_accuracy": acc,
                     "epochs_run": len(hist),
-                    "best_val_accuracy": max(hist["val_accuracy"]),
+                    "val_accuracy": score(clf, val.X, val.y)["accuracy"],
                     "seconds": time.perf_counter() - t0,
                     **sched,
                 }
@@ -130,13 +187,7 @@ def main(argv=None) -> int:
                     flush=True,
                 )
 
-    table = []
-    for n in sorted({r["labels"] for r in runs}):
-        row = {"labels": n}
-        for mode in args.modes.split(","):
-            accs = [r["test_accuracy"] for r in runs if r["labels"] == n and r["mode"] == mode]
-            row[mode] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "n": len(accs)}
-        table.append(row)
+    table = summarise(runs, args.modes.split(","))
     result = {
         "autoencoder": "784-300-150-300-784 tied ELU l2=1e-4, layer-wise, no fine-tuning",
         "autoencoder_test_mse": ae_mse,
@@ -152,16 +203,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
 
-    modes = args.modes.split(",")
-    print("\n| labels | " + " | ".join(modes) + " |")
-    print("|---:|" + "---:|" * len(modes))
-    for row in table:
-        cells = [
-            f"{100 * row[m]['mean']:.2f} ± {100 * row[m]['std']:.2f} (n={row[m]['n']})"
-            for m in modes
-        ]
-        print(f"| {row['labels']:,} | " + " | ".join(cells) + " |")
-    print(f"\ntest accuracy in %, mean ± std over seeds; autoencoder test MSE {ae_mse:.5f}")
+    print_table(table, args.modes.split(","))
+    print(f"autoencoder test per-pixel MSE {ae_mse:.5f}")
     return 0
 
 

@@ -32,7 +32,7 @@ from .layers import dense_stack, init_linear, parse_sizes
 from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
 from .tour import Row, Tour, step
-from .train import History, as_tensor, evaluate, fit, resolve_device
+from .train import History, as_tensor, fit, resolve_device
 
 __all__ = [
     "MODES",
@@ -250,6 +250,7 @@ def train_classifier(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     patience: int | None = None,
+    anneal_epochs: int = 0,
     seed: int = 0,
     callbacks=(),
     device: str | torch.device | None = "auto",
@@ -259,7 +260,8 @@ def train_classifier(
     ``mode`` is ``"frozen"`` (codings computed once, only the head trained), ``"finetune"``
     (everything trained, from the pretrained encoder) or ``"scratch"`` (everything trained, from
     random weights). ``n_classes`` defaults to the largest label seen plus one. ``patience``
-    stops early on the validation cross-entropy and restores the best epoch. ``callbacks`` go
+    stops early on the validation cross-entropy and restores the best epoch; ``anneal_epochs``
+    then trains up to that many more epochs at ``lr / 10``. ``callbacks`` go
     to :func:`codings.fit` (e.g. to print each epoch). Returns the classifier (in evaluation
     mode) and its history: ``train_/val_`` ``loss``, ``cross_entropy`` and ``accuracy``.
     """
@@ -297,14 +299,18 @@ def train_classifier(
     if mode == "frozen":
         Z = _encode(clf, X)  # (N, D) -> (N, K): computed once
         Zv = _encode(clf, X_val) if has_val else None
-        head = _HeadOnCodings(clf.head, Z.shape[1])
-        history = fit(
-            head, labelled(Z, y), X_val=labelled(Zv, y_val) if has_val else None, **train_args
-        )
+        module, rows = _HeadOnCodings(clf.head, Z.shape[1]), labelled(Z, y)
+        rows_val = labelled(Zv, y_val) if has_val else None
     else:
-        history = fit(
-            clf, labelled(X, y), X_val=labelled(X_val, y_val) if has_val else None, **train_args
-        )
+        module, rows = clf, labelled(X, y)
+        rows_val = labelled(X_val, y_val) if has_val else None
+    history = fit(module, rows, X_val=rows_val, **train_args)
+    if anneal_epochs:
+        # A second stage at a tenth of the rate (a step decay), from the best weights so far.
+        train_args.update(epochs=anneal_epochs, lr=lr / 10, seed=seed + 1)
+        more = fit(module, rows, X_val=rows_val, **train_args)
+        for r in more.records:
+            history.records.append({**r, "epoch": len(history) + 1, "lr": lr / 10})
     return clf.eval(), history
 
 
@@ -317,10 +323,19 @@ def predict(clf: Classifier, X, *, batch_size: int = 4096) -> np.ndarray:
     return logits.argmax(1).cpu().numpy()
 
 
-def score(clf: Classifier, X, y) -> dict[str, float]:
-    """``{"loss", "cross_entropy", "accuracy"}`` of ``clf`` on ``(X, y)``, through the whole
-    network (encoder and head, evaluation mode)."""
-    return evaluate(clf, labelled(as_tensor(X, next(clf.parameters()).device), y))
+@torch.no_grad()
+def score(clf: Classifier, X, y, *, batch_size: int = 4096) -> dict[str, float]:
+    """``{"cross_entropy", "accuracy"}`` of ``clf`` on ``(X, y)``, through the whole network
+    (encoder and head, evaluation mode), averaged over the rows."""
+    clf.eval()
+    X = as_tensor(X, next(clf.parameters()).device)
+    y = torch.from_numpy(_labels(y, len(X))).to(X.device)
+    ce = correct = 0.0
+    for i in range(0, len(X), batch_size):
+        logits = clf(X[i : i + batch_size])  # (B, D) -> (B, C)
+        ce += float(F.cross_entropy(logits, y[i : i + batch_size], reduction="sum"))
+        correct += float((logits.argmax(1) == y[i : i + batch_size]).sum())
+    return {"cross_entropy": ce / len(X), "accuracy": correct / len(X)}
 
 
 def features(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
