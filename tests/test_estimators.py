@@ -1,4 +1,5 @@
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -167,6 +168,12 @@ def test_layerwise_pretraining_then_the_whole_stack(rank2):
     ).fit(rank2)
     stages = [r["stage"] for r in est.history_.records]
     assert stages == ["phase 1"] * 4 + ["phase 2"] * 4 + ["finetune"] * 4
+
+
+def test_layerwise_without_the_layerwise_module_is_a_clear_error(monkeypatch, rank2):
+    monkeypatch.setitem(sys.modules, "codings.layerwise", None)  # as if it could not import
+    with pytest.raises(ValueError, match="layerwise=True needs codings.layerwise"):
+        AutoencoderTransformer(**FAST, layerwise=True).fit(rank2)
 
 
 def test_pickle_round_trip_gives_identical_outputs(digits):

@@ -615,10 +615,11 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     mode : {"frozen", "finetune", "scratch"}, default="finetune"
     head_hidden : tuple of int, default=()
         Dense layers of the head between the codings and the softmax (ELU, He init).
-    classifier_epochs, classifier_lr : default=100, 1e-3
+    classifier_epochs, classifier_lr : default=100, 1e-2
         Epochs and learning rate of the supervised stage (Adam); the autoencoder's are
-        ``epochs`` and ``lr``. ``batch_size``, ``patience`` and ``validation_fraction`` apply
-        to both stages."""
+        ``epochs`` and ``lr``. With few labels there are few steps per epoch, hence the larger
+        rate (a frozen encoder's head is a convex problem, fast to fit). ``batch_size``,
+        ``patience`` and ``validation_fraction`` apply to both stages."""
         + _PARAMS_DOC
         + """
     Attributes
@@ -658,7 +659,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         classifier_epochs=100,
         batch_size=128,
         lr=1e-3,
-        classifier_lr=1e-3,
+        classifier_lr=1e-2,
         optimizer="adam",
         patience=None,
         validation_fraction=0.0,
@@ -807,9 +808,9 @@ def tour_anomaly(t: Tour) -> list[Row]:
         X_test, y_test = X_test[:5000], y_test[:5000]
     d = train.X.shape[1]
     t.say(
-        f"7. One-class anomaly detection ({t.dataset}): for each digit, an "
-        f"AutoencoderOutlierDetector {d}-{'-'.join(map(str, hidden))}-{k} trained on that digit "
-        f"only scores {len(X_test)} held-out images; ROC AUC, the digit as the normal class"
+        f"7. One-class anomaly detection ({t.dataset}): for each class, an "
+        f"AutoencoderOutlierDetector {d}-{'-'.join(map(str, hidden))}-{k} trained on that class "
+        f"only scores {len(X_test)} held-out images; ROC AUC, that class as the normal one"
     )
     ae, pca = [], []
     for digit in range(10):
@@ -823,7 +824,6 @@ def tour_anomaly(t: Tour) -> list[Row]:
             batch_size=batch,
             lr=3e-3,
             random_state=t.seed,
-            device="cpu",
         ).fit(X)
         ae.append(roc_auc_score(normal, det.score_samples(X_test)))
         p = PCA(n_components=k).fit(X)
@@ -831,7 +831,7 @@ def tour_anomaly(t: Tour) -> list[Row]:
         pca.append(roc_auc_score(normal, -((R - X_test) ** 2).mean(axis=1)))
     t.say(
         f"   mean AUC autoencoder {np.mean(ae):.4f}, PCA reconstruction error ({k} components) "
-        f"{np.mean(pca):.4f}; worst digit: {int(np.argmin(ae))} ({min(ae):.4f})"
+        f"{np.mean(pca):.4f}; worst class: {int(np.argmin(ae))} ({min(ae):.4f})"
     )
     return [
         (
