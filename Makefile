@@ -21,6 +21,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m pytest
 
+# Every published result at its full budget (hours on a CPU; see RESULTS.md), then RESULTS.md.
+# `make reproduce ARGS=--quick` makes the smoke runs (marked as such in RESULTS.md); one script
+# alone: $(BIN)/python benchmarks/reproduce/<script>.py [--quick].
+REPRODUCE := hinton2006 vincent2010_sdae vincent2010_sae rifai2011_cae seed_stacked \
+	seed_layerwise seed_classifier makhzani2015_wta burda2016_vae
+
+reproduce: $(STAMP)
+	for s in $(REPRODUCE); do \
+		CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/reproduce/$$s.py $(ARGS) || exit 1; \
+	done
+	$(BIN)/python benchmarks/reproduce/make_results.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
