@@ -41,7 +41,12 @@ def pretrained_autoencoder(path: Path | None, X, Xv, args):
     if path is not None and path.exists():
         return codings.load(path), 0.0
     t0 = time.perf_counter()
-    ae = codings.build("stacked", n_features=784, hidden=(300, 150), l2=1e-4, tied=True, seed=0)
+    kw = dict(n_features=784, hidden=(300, 150), l2=args.ae_l2, tied=True, seed=0)
+    kw["output"] = args.ae_output
+    if args.noise == "none":
+        ae = codings.build("stacked", **kw)
+    else:  # corrupted inputs in every phase, clean targets (Vincent et al. 2010)
+        ae = codings.build("denoising", noise=args.noise, noise_level=args.noise_level, **kw)
     pretrain_layerwise(
         ae, X, X_val=Xv, epochs=args.phase_epochs, batch_size=150, lr=1e-3, seed=0, device="cpu"
     )
@@ -115,12 +120,17 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--phase-epochs", type=int, default=4)
+    p.add_argument("--noise", default="none", help="none, gaussian or masking (denoising)")
+    p.add_argument("--noise-level", type=float, default=0.3)
+    p.add_argument("--ae-l2", type=float, default=1e-4, help="the autoencoder's L2 weight")
     p.add_argument("--min-epoch-rows", type=int, default=2000)
     p.add_argument("--max-epochs-small", type=int, default=30)
     p.add_argument("--max-epochs-large", type=int, default=10)
     p.add_argument("--patience", type=int, default=4)
     p.add_argument("--anneal-epochs", type=int, default=3, help="then up to N epochs at lr/10")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dropout", type=float, default=0.0, help="in the classifier's head")
+    p.add_argument("--ae-output", default="linear", help="linear or bernoulli")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--autoencoder", help="a pretrained autoencoder to load, or where to save one")
     p.add_argument("--data-dir")
@@ -161,6 +171,7 @@ def main(argv=None) -> int:
                     y_val=val.y,
                     mode=mode,
                     hidden=(100, 50),
+                    dropout=args.dropout,
                     epochs=sched["epochs"],
                     batch_size=sched["batch_size"],
                     lr=args.lr,
@@ -189,11 +200,12 @@ def main(argv=None) -> int:
 
     table = summarise(runs, args.modes.split(","))
     result = {
-        "autoencoder": "784-300-150-300-784 tied ELU l2=1e-4, layer-wise, no fine-tuning",
+        "autoencoder": ae.config,
         "autoencoder_test_mse": ae_mse,
         "autoencoder_seconds": ae_seconds,
         "head": [100, 50, 10],
         "lr": args.lr,
+        "dropout": args.dropout,
         "threads": args.threads,
         "seconds_classifiers": time.perf_counter() - t_all,
         "table": table,

@@ -122,6 +122,21 @@ def test_learns_separable_classes_in_every_mode():
         assert score(clf, Xt, yt)["accuracy"] > 0.95, mode
 
 
+def test_dropout_acts_in_training_only_and_survives_a_reload(tmp_path):
+    clf = classifier_for(_ae(), n_classes=3, hidden=(50,), dropout=0.5)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in clf.head) == 2
+    x = torch.rand(4, 12)
+    clf.train()
+    assert not torch.equal(clf(x), clf(x))
+    clf.eval()
+    assert torch.equal(clf(x), clf(x))
+    codings.save(clf, tmp_path / "c.safetensors")
+    back = codings.load(tmp_path / "c.safetensors")
+    assert back.config["kwargs"]["dropout"] == 0.5 and torch.equal(back(x), clf(x))
+    with pytest.raises(ValueError, match="dropout=1.0 must be in"):
+        classifier_for(_ae(), dropout=1.0)
+
+
 def test_checkpoint_roundtrip_rebuilds_the_classifier(tmp_path):
     ae = _ae(l2=1e-3)
     X, y = _blobs()

@@ -128,11 +128,13 @@ def classifier(
     encoder_kwargs: dict | None = None,
     activation: str = "elu",
     init: str = "he",
+    dropout: float = 0.0,
 ) -> Classifier:
     """A softmax classifier on the encoder of autoencoder ``encoder(**encoder_kwargs)``.
 
     ``hidden`` are the head's dense layers between the codings and the ``n_classes`` logits
-    (empty: softmax regression on the codings).
+    (empty: softmax regression on the codings); ``dropout`` drops that share of the inputs of
+    each of the head's layers in training (Srivastava et al. 2014; 0: none).
     """
     from .models import MODELS
 
@@ -153,12 +155,17 @@ def classifier(
     with torch.no_grad():
         n_codings = ae.encode(torch.zeros(1, n_features)).shape[1]
     sizes = _head_sizes(hidden)
-    blocks = list(dense_stack((n_codings, *sizes), activation, init=init)) if sizes else []
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r} must be in [0, 1); 0 turns it off")
+    layers: list[nn.Module] = []
+    for block in dense_stack((n_codings, *sizes), activation, init=init) if sizes else []:
+        layers += [nn.Dropout(dropout), block] if dropout else [block]
     out = nn.Linear(sizes[-1] if sizes else n_codings, n_classes)
     init_linear(out, init)
+    layers += [nn.Dropout(dropout), out] if dropout else [out]
     return Classifier(
         ae.encoder,
-        nn.Sequential(*blocks, out),
+        nn.Sequential(*layers),
         n_features=n_features,
         n_classes=n_classes,
         bottleneck=ae.bottleneck,
@@ -172,6 +179,7 @@ def classifier_for(
     hidden: Sequence[int] = (100, 50),
     activation: str = "elu",
     init: str = "he",
+    dropout: float = 0.0,
     pretrained: bool = True,
     seed: int = 0,
 ) -> Classifier:
@@ -196,6 +204,7 @@ def classifier_for(
         encoder_kwargs=dict(config["kwargs"]),
         activation=activation,
         init=init,
+        dropout=dropout,
     )
     if pretrained:
         clf.encoder.load_state_dict(autoencoder.encoder.state_dict())
@@ -244,6 +253,7 @@ def train_classifier(
     y_val=None,
     mode: str = "frozen",
     hidden: Sequence[int] = (100, 50),
+    dropout: float = 0.0,
     n_classes: int | None = None,
     epochs: int = 20,
     batch_size: int = 64,
@@ -284,7 +294,12 @@ def train_classifier(
     if n_classes is None:
         n_classes = int(max(y.max(), y_val.max() if has_val else 0)) + 1
     clf = classifier_for(
-        autoencoder, n_classes=n_classes, hidden=hidden, pretrained=mode != "scratch", seed=seed
+        autoencoder,
+        n_classes=n_classes,
+        hidden=hidden,
+        dropout=dropout,
+        pretrained=mode != "scratch",
+        seed=seed,
     ).to(dev)
     train_args = dict(
         epochs=epochs,
@@ -383,17 +398,18 @@ def tour_pretraining(t: Tour) -> list[Row]:
         f"{'-'.join(map(str, hidden))} autoencoder (all {len(train.X)} training images, no "
         f"labels), then a classifier trained on {n_labels} labels"
     )
-    ae = build("stacked", n_features=d, hidden=hidden, l2=1e-4, tied=True, seed=t.seed)
-    pretrain_layerwise(
-        ae,
-        train.X,
-        X_val=val.X,
-        epochs=40 if t.quick else 4,
-        finetune_epochs=40 if t.quick else 4,
-        batch_size=64 if t.quick else 256,
-        lr=3e-3 if t.quick else 1e-3,
-        seed=t.seed,
-    )
+    ae = getattr(t, "pretrained", None)  # the layer-wise step's autoencoder, if it ran
+    if ae is None or ae.config["kwargs"].get("hidden") != list(hidden):
+        ae = build("stacked", n_features=d, hidden=hidden, l2=1e-4, tied=True, seed=t.seed)
+        pretrain_layerwise(
+            ae,
+            train.X,
+            X_val=val.X,
+            epochs=40 if t.quick else 4,
+            batch_size=64 if t.quick else 150,
+            lr=3e-3 if t.quick else 1e-3,
+            seed=t.seed,
+        )
     idx = stratified_subset(train.y, n_labels, seed=t.seed)
     rows: list[Row] = []
     head = (32,) if t.quick else (100, 50)

@@ -411,6 +411,7 @@ def cmd_classify(args) -> int:
         y_val=val.y,
         mode=args.mode,
         hidden=args.hidden,
+        dropout=args.dropout,
         n_classes=train.n_classes,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -802,6 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden", type=_sizes, default=(100, 50), help="the head's dense layers (default 100,50)"
     )
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout in the head (default 0)")
     p.add_argument(
         "--mode",
         choices=("frozen", "finetune", "scratch"),
