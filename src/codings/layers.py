@@ -82,7 +82,12 @@ class TiedLinear(nn.Module):
         return self.source.weight.t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.source.weight.t(), self.bias)  # (B, out_src) -> (B, in_src)
+        w = self.source.weight  # (out_src, in_src)
+        if x.dim() == 2 and self.bias is not None:
+            # x @ W directly: W's gradient from this use comes out in W's own (contiguous)
+            # layout, so adding it to the encoder's gradient needs no strided copy.
+            return torch.addmm(self.bias, x, w)  # (B, out_src) -> (B, in_src)
+        return F.linear(x, w.t(), self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, tied=True"
