@@ -26,9 +26,12 @@ class Tour:
     log: Callable[[str], None] | None = print
     figures: list[str] = field(default_factory=list)
 
+    heading: str = ""  # the step's number, put before the first line it says
+
     def say(self, text: str) -> None:
         if self.log is not None:
-            self.log(text)
+            self.log(self.heading + text)
+        self.heading = ""
 
     @property
     def quick(self) -> bool:
@@ -92,7 +95,7 @@ def pca_check(
 
 @step
 def tour_pca(t: Tour) -> list[Row]:
-    t.say("1. A linear autoencoder finds the PCA subspace (iris, standardised, 2 codings)")
+    t.say("A linear autoencoder finds the PCA subspace (iris, standardised, 2 codings)")
     r = pca_check("iris", latent_dim=2, seed=t.seed, out=t.out)
     t.figure(r["figure"])
     t.say(
@@ -116,7 +119,7 @@ def tour_stacked(t: Tour) -> list[Row]:
     hidden = (32, 16) if t.quick else (300, 150)
     epochs = 60 if t.quick else 10
     name = "-".join(str(s) for s in (train.X.shape[1], *hidden, *hidden[-2::-1], train.X.shape[1]))
-    t.say(f"2. A tied stacked autoencoder {name} (ELU, He init, L2) on {t.dataset}")
+    t.say(f"A tied stacked autoencoder {name} (ELU, He init, L2) on {t.dataset}")
     model = build(
         "stacked",
         n_features=train.X.shape[1],
@@ -171,7 +174,13 @@ def run_tour(
     t.out.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     t0 = time.perf_counter()
-    for fn in STEPS:
+    # Registration follows import order, which other imports can change; the walk-through's
+    # order is fixed here (steps of unknown modules come last, in registration order).
+    order = ["tour", "layerwise", "classify", "regularised", "generative", "estimators"]
+    rank = {f"codings.{m}": i for i, m in enumerate(order)}
+    steps = sorted(STEPS, key=lambda f: rank.get(f.__module__, len(order)))
+    for i, fn in enumerate(steps, 1):
+        t.heading = f"{i}. "
         s0 = time.perf_counter()
         rows += fn(t)
         t.say(f"   ({time.perf_counter() - s0:.1f} s)")
@@ -191,7 +200,9 @@ def run_tour(
 
 
 # Steps of later capabilities register themselves on import, in this order.
+# isort: off
 from . import classify as _classify  # noqa: E402,F401  layer-wise training, then pretraining
-from . import generative as _generative  # noqa: E402,F401  VAE and AAE: samples, latents
 from . import regularised as _regularised  # noqa: E402,F401  denoising and sparse codings
+from . import generative as _generative  # noqa: E402,F401  VAE and AAE: samples, latents
 from . import estimators as _estimators  # noqa: E402,F401  one-class anomaly detection
+# isort: on
