@@ -41,11 +41,12 @@ def _kwargs(name: str, image_shape) -> dict:
 def _pca(Xtr, Xv, ytr_probe, yv, k: int, n_probe: int) -> dict:
     from sklearn.decomposition import PCA
 
+    k = min(k, Xtr.shape[1])  # as many codings as pixels or more: PCA keeps every pixel
     pca = PCA(n_components=k, random_state=0).fit(Xtr)
     Zv = pca.transform(Xv)
     mse = float(((pca.inverse_transform(Zv) - Xv) ** 2).mean())
     acc = linear_probe(pca.transform(Xtr[:n_probe]), ytr_probe, Zv, yv)
-    return {"pca_val_mse": mse, "pca_probe_accuracy": acc}
+    return {"pca_components": k, "pca_val_mse": mse, "pca_probe_accuracy": acc}
 
 
 def main(argv=None) -> dict:
@@ -97,7 +98,7 @@ def main(argv=None) -> dict:
         k = Zv.shape[1]
         acc = linear_probe(Zp, ytr[:n_probe], Zv, val.y)
         if k not in pca_cache:
-            pca_cache[k] = _pca(Xtr, val.X, ytr[:n_probe], val.y, min(k, 784), n_probe)
+            pca_cache[k] = _pca(Xtr, val.X, ytr[:n_probe], val.y, k, n_probe)
         row = {
             "model": name,
             "codings": k,

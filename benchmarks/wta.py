@@ -6,7 +6,7 @@ accuracy in the paper. This script trains the registered ``wta`` model, then a l
 regression on the frozen codings (C chosen on the validation split), and reports the test
 accuracy, next to the same classifier on raw pixels.
 
-    python benchmarks/wta.py                # full run (train 55k, 20 epochs)
+    python benchmarks/wta.py                # full run (train 55k, 30 epochs)
     python benchmarks/wta.py --quick        # smoke run (5k examples, 2 epochs)
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codings import build, evaluate, fit
+from codings import build, evaluate, fit, load, save
 from codings.datasets import load_dataset
 from codings.metrics import encode, linear_probe
 
@@ -29,19 +29,36 @@ def _log(epoch: int, record: dict, model) -> None:
     print(f"epoch {epoch}: {shown}", flush=True)
 
 
+def _train(model, X, X_val, args, callbacks) -> list[dict]:
+    hist = fit(
+        model,
+        X,
+        X_val=X_val,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device="cpu",
+        callbacks=callbacks,
+    )
+    return hist.records
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small smoke run")
     p.add_argument("--units", type=int, default=2000)
     p.add_argument("--rate", type=float, default=0.05, help="lifetime sparsity")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--C", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    p.add_argument("--C", type=float, nargs="+", default=[0.001, 0.003, 0.01, 0.03])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "wta.json"))
     p.add_argument("--figures", default=None, help="folder for the filters figure")
+    p.add_argument("--save", help="write the model here after every epoch (.safetensors)")
+    p.add_argument("--load", help="probe this saved model instead of training one")
     args = p.parse_args(argv)
 
     train = load_dataset("mnist", "train", data_dir=args.data_dir)
@@ -55,17 +72,13 @@ def main(argv=None) -> dict:
 
     t0 = time.perf_counter()
     model = build("wta", n_features=784, hidden=[args.units], rate=args.rate, seed=args.seed)
-    hist = fit(
-        model,
-        Xtr,
-        X_val=val.X,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device="cpu",
-        callbacks=[_log],
-    )
+    callbacks = [_log]
+    if args.save:
+        callbacks.append(lambda epoch, record, m: save(m, args.save) and None)
+    if args.load:
+        model, records = load(args.load), []
+    else:
+        records = _train(model, Xtr, val.X, args, callbacks)
     train_s = time.perf_counter() - t0
     val_mse = evaluate(model, val.X)["mse"]
 
@@ -85,7 +98,7 @@ def main(argv=None) -> dict:
     result = {
         "units": args.units,
         "rate": args.rate,
-        "epochs": len(hist),
+        "epochs": len(records),
         "batch_size": args.batch_size,
         "lr": args.lr,
         "seed": args.seed,
@@ -100,7 +113,8 @@ def main(argv=None) -> dict:
         "paper_test_accuracy": 0.988,
         "train_seconds": train_s,
         "probe_seconds": probe_s,
-        "history": hist.records,
+        "history": records,
+        "loaded": args.load,
     }
     if args.figures:
         from codings.plots import filters
@@ -112,7 +126,8 @@ def main(argv=None) -> dict:
     print("| model | codings | epochs | val MSE | linear probe test acc. | pixels | paper |")
     print("|---|---|---|---|---|---|---|")
     print(
-        f"| FC-WTA, {args.rate:.0%} lifetime | {args.units} | {len(hist)} | {val_mse:.5f} | "
+        f"| FC-WTA, {args.rate:.0%} lifetime | {args.units} | {len(records) or 'saved'} | "
+        f"{val_mse:.5f} | "
         f"{test_acc:.4f} (C={best_c:g}) | {pixels_acc:.4f} | 0.988 |"
     )
     print(f"\ntrain {train_s:.0f} s, probe {probe_s:.0f} s; results in {out}")
