@@ -116,3 +116,16 @@ def test_evaluation_of_a_denoising_model_is_deterministic_and_fit_uses_noise():
     assert a != b  # a fresh corruption per call
     hist = fit(model, x, epochs=2, batch_size=16, seed=0, device="cpu")
     assert len(hist) == 2
+
+
+def test_evaluate_reports_the_clean_reconstruction_error_over_several_batches():
+    # 3000 rows: two evaluation batches of unequal size; a corruption in evaluation, or a mean
+    # taken over the wrong count, would both move the figure away from the clean error.
+    model = build("denoising", n_features=10, hidden=[6], noise_level=0.5, seed=0)
+    x = torch.rand(3000, 10, generator=_gen(5))
+    with torch.no_grad():
+        clean = float((model.eval()(x) - x).square().mean())
+        recon = float(mse(model(x), x))
+    got = evaluate(model, x)
+    assert got["mse"] == pytest.approx(clean, rel=1e-5)
+    assert got["reconstruction"] == pytest.approx(recon, rel=1e-5)

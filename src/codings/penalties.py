@@ -19,7 +19,7 @@ from .errors import suggest
 # --- penalties --------------------------------------------------------------------------------
 
 
-def _check_weight(name: str, weight: float) -> float:
+def check_weight(name: str, weight: float) -> float:
     if not (isinstance(weight, (int, float)) and weight >= 0 and math.isfinite(weight)):
         raise ValueError(f"{name}={weight!r} must be a finite number >= 0")
     return float(weight)
@@ -32,7 +32,7 @@ class L1Sparsity(nn.Module):
 
     def __init__(self, weight: float):
         super().__init__()
-        self.weight = _check_weight("sparsity_weight", weight)
+        self.weight = check_weight("sparsity_weight", weight)
 
     def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         return self.weight * codes.abs().reshape(codes.shape[0], -1).sum(1).mean()
@@ -59,7 +59,7 @@ class KLSparsity(nn.Module):
         if not (isinstance(target, (int, float)) and 0 < target < 1):
             raise ValueError(f"sparsity_target={target!r} must be in (0, 1), e.g. 0.05 or 0.1")
         self.target = float(target)
-        self.weight = _check_weight("sparsity_weight", weight)
+        self.weight = check_weight("sparsity_weight", weight)
 
     def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         rho_hat = codes.reshape(codes.shape[0], -1).mean(0).clamp(1e-6, 1 - 1e-6)  # (K,)
@@ -119,7 +119,7 @@ class Contractive(nn.Module):
 
     def __init__(self, weight: float):
         super().__init__()
-        self.weight = _check_weight("contractive", weight)
+        self.weight = check_weight("contractive", weight)
 
     def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         lin = single_sigmoid_layer(model)

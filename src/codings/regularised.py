@@ -36,7 +36,7 @@ from .penalties import (
     KSparse,
     LifetimeSparsity,
     SpatialSparsity,
-    _check_weight,
+    check_weight,
     sparsity_penalty,
 )
 from .tour import Row, Tour, step
@@ -66,7 +66,7 @@ def regularise(
     penalty = sparsity_penalty(sparsity, weight, sparsity_target)
     if penalty is not None:
         model.penalties.append(penalty)
-    if _check_weight("contractive", contractive) > 0:
+    if check_weight("contractive", contractive) > 0:
         model.penalties.append(Contractive(contractive))
     return model
 
