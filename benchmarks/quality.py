@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codings import MODELS, build, evaluate, fit
+from codings import MODELS, build, fit
 from codings.datasets import load_dataset
-from codings.metrics import encode, linear_probe
+from codings.metrics import encode, linear_probe, reconstruction_errors
 from codings.regularised import denoising_error, mean_activations, target_gap
 
 
@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
             device="cpu",
         )
         seconds = time.perf_counter() - t0
-        val_mse = evaluate(model, val.X)["mse"]
+        val_mse = float(reconstruction_errors(model, val.X).mean())
         Zp, Zv = encode(model, Xtr[:n_probe]), encode(model, val.X)
         k = Zv.shape[1]
         acc = linear_probe(Zp, ytr[:n_probe], Zv, val.y)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codings import build, evaluate, fit, load, save
+from codings import build, fit, load, save
 from codings.datasets import load_dataset
-from codings.metrics import encode, linear_probe
+from codings.metrics import encode, linear_probe, reconstruction_errors
 
 
 def _log(epoch: int, record: dict, model) -> None:
@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     else:
         records = _train(model, Xtr, val.X, args, callbacks)
     train_s = time.perf_counter() - t0
-    val_mse = evaluate(model, val.X)["mse"]
+    val_mse = float(reconstruction_errors(model, val.X).mean())
 
     t1 = time.perf_counter()
     Ztr, Zv, Zte = (encode(model, X) for X in (Xtr, val.X, test.X))
