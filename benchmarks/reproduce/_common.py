@@ -163,6 +163,8 @@ def write_result(
     extra: dict | None = None,
 ) -> Path:
     """Write ``<out>/<name>.json`` (``<name>.quick.json`` for a smoke run) and print the row."""
+    from codings.train import resolve_device
+
     if len(values) != len(args.seeds):
         raise ValueError(f"{len(values)} values for {len(args.seeds)} seeds {args.seeds}")
     result = {
@@ -187,7 +189,7 @@ def write_result(
         "epochs": args.epochs,
         "train_size": args.train_size,
         "test_size": args.test_size,
-        "device": str(args.device),
+        "device": str(resolve_device(args.device)),
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,

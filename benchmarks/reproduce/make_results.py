@@ -135,7 +135,7 @@ def render(results: list[dict]) -> str:
         lines.append(f"- codings: {spread(r)}; per seed {per_seed}")
         lines.append(f"- budget: {r['budget']}")
         machine = ", ".join(str(r[k]) for k in ("machine", "device") if r.get(k))
-        threads = f", {r['threads']} threads" if r.get("threads") else ""
+        threads = f", torch threads: {r['threads']}" if r.get("threads") else ""
         lines.append(f"- wall-clock: {duration(r['seconds'])} ({machine}{threads})")
         lines.append(f"- this run: `{r['command']}`")
         if r.get("quick"):
