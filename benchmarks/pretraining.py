@@ -130,6 +130,11 @@ def main(argv=None) -> int:
     p.add_argument("--anneal-epochs", type=int, default=3, help="then up to N epochs at lr/10")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--dropout", type=float, default=0.0, help="in the classifier's head")
+    p.add_argument(
+        "--direct-finetune",
+        action="store_true",
+        help="fine-tune everything at once from a random head (default: head first, then all)",
+    )
     p.add_argument("--ae-output", default="linear", help="linear or bernoulli")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--autoencoder", help="a pretrained autoencoder to load, or where to save one")
@@ -172,6 +177,7 @@ def main(argv=None) -> int:
                     mode=mode,
                     hidden=(100, 50),
                     dropout=args.dropout,
+                    head_first=not args.direct_finetune,
                     epochs=sched["epochs"],
                     batch_size=sched["batch_size"],
                     lr=args.lr,
@@ -206,6 +212,7 @@ def main(argv=None) -> int:
         "head": [100, 50, 10],
         "lr": args.lr,
         "dropout": args.dropout,
+        "head_first": not args.direct_finetune,
         "threads": args.threads,
         "seconds_classifiers": time.perf_counter() - t_all,
         "table": table,

@@ -261,6 +261,8 @@ def train_classifier(
     weight_decay: float = 0.0,
     patience: int | None = None,
     anneal_epochs: int = 0,
+    head_first: bool = True,
+    finetune_lr: float | None = None,
     seed: int = 0,
     callbacks=(),
     device: str | torch.device | None = "auto",
@@ -269,11 +271,17 @@ def train_classifier(
 
     ``mode`` is ``"frozen"`` (codings computed once, only the head trained), ``"finetune"``
     (everything trained, from the pretrained encoder) or ``"scratch"`` (everything trained, from
-    random weights). ``n_classes`` defaults to the largest label seen plus one. ``patience``
-    stops early on the validation cross-entropy and restores the best epoch; ``anneal_epochs``
-    then trains up to that many more epochs at ``lr / 10``. ``callbacks`` go
-    to :func:`codings.fit` (e.g. to print each epoch). Returns the classifier (in evaluation
-    mode) and its history: ``train_/val_`` ``loss``, ``cross_entropy`` and ``accuracy``.
+    random weights). With ``head_first`` (the default), fine-tuning first trains the head on the
+    frozen codings, exactly as ``"frozen"`` does, and then everything at ``finetune_lr``
+    (default ``lr / 10``), so that a random head's first gradients do not wreck the pretrained
+    encoder; without it, or from scratch, everything trains at ``lr`` (or ``finetune_lr``).
+    Each stage runs up to ``epochs``; ``patience`` stops a stage early on the validation
+    cross-entropy and restores its best epoch; ``anneal_epochs`` then adds up to that many
+    epochs of the last stage at a tenth of its rate. ``n_classes`` defaults to the largest label
+    seen plus one. ``callbacks`` go to :func:`codings.fit` (e.g. to print each epoch).
+
+    Returns the classifier (in evaluation mode) and its history: ``train_/val_`` ``loss``,
+    ``cross_entropy`` and ``accuracy``, with each record's ``stage`` and ``lr``.
     """
     from .errors import suggest
 
@@ -311,21 +319,26 @@ def train_classifier(
         callbacks=callbacks,
         device=dev,
     )
-    if mode == "frozen":
+    rows, rows_val = labelled(X, y), labelled(X_val, y_val) if has_val else None
+    stages = []  # (name, module, rows, validation rows, learning rate)
+    if mode == "frozen" or (mode == "finetune" and head_first):
         Z = _encode(clf, X)  # (N, D) -> (N, K): computed once
-        Zv = _encode(clf, X_val) if has_val else None
-        module, rows = _HeadOnCodings(clf.head, Z.shape[1]), labelled(Z, y)
-        rows_val = labelled(Zv, y_val) if has_val else None
-    else:
-        module, rows = clf, labelled(X, y)
-        rows_val = labelled(X_val, y_val) if has_val else None
-    history = fit(module, rows, X_val=rows_val, **train_args)
+        Zv = labelled(_encode(clf, X_val), y_val) if has_val else None
+        stages.append(("head", _HeadOnCodings(clf.head, Z.shape[1]), labelled(Z, y), Zv, lr))
+    if mode != "frozen":
+        if finetune_lr is None:
+            finetune_lr = lr / 10 if (mode == "finetune" and head_first) else lr
+        stages.append(("all", clf, rows, rows_val, finetune_lr))
     if anneal_epochs:
-        # A second stage at a tenth of the rate (a step decay), from the best weights so far.
-        train_args.update(epochs=anneal_epochs, lr=lr / 10, seed=seed + 1)
-        more = fit(module, rows, X_val=rows_val, **train_args)
-        for r in more.records:
-            history.records.append({**r, "epoch": len(history) + 1, "lr": lr / 10})
+        # A last stage at a tenth of the rate (a step decay), from the best weights so far.
+        name, module, r, rv, rate = stages[-1]
+        stages.append((name + ", annealed", module, r, rv, rate / 10))
+    history = History()
+    for i, (name, module, r, rv, rate) in enumerate(stages):
+        stage_epochs = anneal_epochs if name.endswith("annealed") else epochs
+        train_args.update(epochs=stage_epochs, lr=rate, seed=seed + i)
+        for record in fit(module, r, X_val=rv, **train_args).records:
+            history.records.append({**record, "epoch": len(history) + 1, "stage": name, "lr": rate})
     return clf.eval(), history
 
 
