@@ -224,3 +224,16 @@ def test_bf16_autocast_trains_and_keeps_float32_weights():
         fit(m, X, epochs=1, precision="fp16", device="cpu")
     with pytest.raises(ValueError, match="did you mean 'bf16'"):
         fit(m, X, epochs=1, precision="bf61")
+
+
+def test_evaluate_is_a_mean_over_every_row_whatever_the_batch_size():
+    X = _data(n=100)
+    m = build("stacked", n_features=16, hidden=(8,), l2=1e-2, seed=0)
+    x = torch.from_numpy(X)
+    with torch.no_grad():
+        mse = float(((m(x) - x) ** 2).mean())
+        recon = float(((m(x) - x) ** 2).sum(1).mean())
+    for bs in (7, 32, 100, 1000):  # 100 = 3 x 32 + 4: a short last batch
+        r = evaluate(m, X, batch_size=bs)
+        assert r["mse"] == pytest.approx(mse, rel=1e-5)
+        assert r["reconstruction"] == pytest.approx(recon, rel=1e-5)

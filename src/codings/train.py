@@ -140,10 +140,10 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
         for start in range(0, n, batch_size):
             xb = as_tensor(X[start : start + batch_size], device)  # memory maps stay on disk
             total, parts = model.loss(xb)
-            n = xb.shape[0]
-            sums["loss"] = sums.get("loss", 0.0) + float(total) * n
+            nb = xb.shape[0]
+            sums["loss"] = sums.get("loss", 0.0) + float(total) * nb
             for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * n
+                sums[k] = sums.get(k, 0.0) + float(v) * nb
             if reconstructs:
                 err = (model(xb) - xb).square().mean(dim=tuple(range(1, xb.ndim))).sum()
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
