@@ -51,9 +51,10 @@ SCHEMA_KEYS = (
 
 
 def parser(doc: str, *, seeds: str = "0,1,2", epochs: int) -> argparse.ArgumentParser:
-    """The arguments every script takes; ``--quick`` turns them into a tiny smoke run."""
+    """The arguments every script takes (``--help`` prints the protocol, ``doc``); ``--quick``
+    turns them into a tiny smoke run."""
     p = argparse.ArgumentParser(
-        description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
         "--quick",

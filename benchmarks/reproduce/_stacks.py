@@ -46,7 +46,7 @@ def run(
     estimate: str = "",
 ) -> int:
     """Parse the common arguments, run the protocol for each seed, write the result file."""
-    p = C.parser(doc, epochs=100)
+    p = C.parser(f"{doc}\nThe shared protocol (_stacks.py): {PROTOCOL}", epochs=100)
     p.add_argument("--pretrain-epochs", type=int, default=None, help="per layer (default 15)")
     p.add_argument("--lr", type=float, default=3e-3, help="pretraining learning rate")
     p.add_argument("--finetune-lr", type=float, default=1e-3)

@@ -12,7 +12,7 @@ weighed by ``--contractive`` and added to the per-example reconstruction loss; n
 The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000, tied weights,
 greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
 
-Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 110 fine-tuning
+Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 100 fine-tuning
 epochs); the closed-form penalty adds one pass over each weight matrix per step, so 1.2-2.4 h
 per seed on this 2-core CPU (idle vs loaded), 3.5-7 h for three seeds.
 

@@ -56,6 +56,11 @@ def main(argv=None) -> int:
         result = json.loads(out.read_text())
     seconds = total()
     runs = [r for r in result["runs"] if r["labels"] == args.labels]
+    if not runs:
+        raise SystemExit(
+            f"--labels {args.labels}: the benchmark ran no classifier with that many labels "
+            "(its --quick runs 100 and 1000); leave --labels at 1000 with --quick"
+        )
     for mode in MODES:
         mine = sorted((r for r in runs if r["mode"] == mode), key=lambda r: r["seed"])
         seeds_args = type(args)(**{**vars(args), "seeds": [r["seed"] for r in mine]})

@@ -6,7 +6,7 @@ on MNIST; the denoising stack 1.28%. This row is the control for ``vincent2010_s
 same protocol (``_stacks.py``) and seeds with the corruption removed
 (``codings.build("denoising", noise=None)``).
 
-Budget and wall-clock: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 110
+Budget and wall-clock: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 100
 fine-tuning epochs; 1-2 h per seed on this 2-core CPU, 3-6 h for three seeds).
 
     python benchmarks/reproduce/vincent2010_sae.py             # full budget, seeds 0,1,2

@@ -12,12 +12,12 @@ validation set); no corruption during fine-tuning or at test time.
 The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000, tied weights,
 greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
 
-Budget: 15 pretraining epochs per layer and at most 110 fine-tuning epochs per seed (early
-stopping usually ends sooner). Estimated wall-clock on this 2-core CPU, from a smoke run on a
-loaded machine (2,000 images: 5.8 s for the three pretraining phases, 1.8 s per fine-tuning
-epoch): 25-50 s per fine-tuning epoch and 1.5-3 min per pretraining epoch (all three layers)
-over 55,000 images, so 1-2 h per seed and 3-6 h for three seeds (idle vs loaded; the measured
-seconds are saved per seed under ``extra``).
+Budget: 15 pretraining epochs per layer and at most 100 fine-tuning epochs per stage (+10
+annealed) per seed (early stopping usually ends far sooner). Estimated wall-clock on this 2-core
+CPU, from a smoke run on a loaded machine (2,000 images: 5.8 s for the three pretraining phases,
+1.8 s per fine-tuning epoch): 25-50 s per fine-tuning epoch and 1.5-3 min per pretraining epoch
+(all three layers) over 55,000 images, so 1-2 h per seed and 3-6 h for three seeds (idle vs
+loaded; the measured seconds are saved per seed under ``extra``).
 
     python benchmarks/reproduce/vincent2010_sdae.py            # full budget, seeds 0,1,2
     python benchmarks/reproduce/vincent2010_sdae.py --quick    # smoke run: 2,000 images, 1 epoch
