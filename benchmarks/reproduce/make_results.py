@@ -121,9 +121,10 @@ def render(results: list[dict]) -> str:
     if n_smoke:
         lines += [
             f"> **{n_smoke} of {len(results)} rows are smoke runs** (`--quick`: a tiny subset "
-            "of MNIST, 1 epoch, 1 seed). They show that the script runs end to end; their "
-            "numbers are **not results** and say nothing about the paper's claim. Run the "
-            "full-budget command in the row's details to replace them.",
+            "of MNIST, one or a few epochs, one seed; each row's details give its budget). "
+            "They show that the script runs end to end; their numbers are **not results** and "
+            "say nothing about the paper's claim. Run the full-budget command in the row's "
+            "details to replace them.",
             "",
         ]
     lines += [HEADER, *(row(r) for r in results), "", "## Details", ""]
