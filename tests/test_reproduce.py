@@ -123,6 +123,7 @@ def test_quick_run_writes_a_marked_smoke_row(tmp_path, data_dir):
         assert set(_common.SCHEMA_KEYS) <= set(r)
         assert r["quick"] is True and r["seeds"] == [0] and len(r["values"]) == 1
         assert r["train_size"] == 300 and r["test_size"] == 200
+    assert pca["deterministic"] and "(deterministic)" in make_results.spread(pca)
     # Squared error per image of 784 pixels in [0, 1]: finite, and PCA below an untrained net's
     assert 0 < pca["mean"] < ae["mean"] < 784
     assert Path(ae["extra"]["figure"]).exists()

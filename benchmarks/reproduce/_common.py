@@ -161,6 +161,7 @@ def write_result(
     target: float | None = None,
     notes: str = "",
     estimate: str = "",
+    deterministic: bool = False,
     extra: dict | None = None,
 ) -> Path:
     """Write ``<out>/<name>.json`` (``<name>.quick.json`` for a smoke run) and print the row."""
@@ -187,6 +188,7 @@ def write_result(
         "budget": budget,
         "estimate": estimate,
         "quick": bool(args.quick),
+        "deterministic": deterministic,
         "epochs": args.epochs,
         "train_size": args.train_size,
         "test_size": args.test_size,

@@ -55,6 +55,8 @@ def number(v: float | None) -> str:
 def spread(r: dict) -> str:
     """``mean ± std (n seeds, min–max)``; one seed shows the value alone."""
     n = len(r["values"])
+    if r.get("deterministic"):
+        return f"{number(r['mean'])} (deterministic)"
     if n == 1:
         return f"{number(r['mean'])} (1 seed)"
     return (
