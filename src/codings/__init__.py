@@ -2,19 +2,23 @@
 
 __version__ = "0.1.0"
 
+# isort: off
+from .models import MODELS, Autoencoder, build, register  # noqa: E402
+from . import regularised  # noqa: E402,F401  (registers denoising, sparse, ... conv)
+from . import generative  # noqa: E402,F401  (registers vae and aae)
+from . import metrics  # noqa: E402,F401
+from . import estimators  # noqa: E402  (scikit-learn estimators)
+
+# isort: on
 from .checkpoint import load, save  # noqa: E402
 from .classify import Classifier, features, train_classifier  # noqa: E402
-from . import estimators  # noqa: E402  (scikit-learn estimators)
 from .estimators import (  # noqa: E402
     AutoencoderClassifier,
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
 )
 from .layerwise import pretrain_layerwise  # noqa: E402
-from .models import MODELS, Autoencoder, build, register  # noqa: E402
 from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
-from . import generative  # noqa: E402,F401  (registers vae and aae)
-from . import regularised  # noqa: E402,F401  (registers its models)
 
 __all__ = [
     "MODELS",
@@ -32,6 +36,7 @@ __all__ = [
     "features",
     "fit",
     "load",
+    "metrics",
     "pretrain_layerwise",
     "register",
     "save",
