@@ -406,14 +406,20 @@ def tour_pretraining(t: Tour) -> list[Row]:
     d = train.X.shape[1]
     hidden = (32, 16) if t.quick else (300, 150)
     n_labels = 50 if t.quick else 1000
-    t.say(
-        f"Unsupervised pretraining: the encoder of a layer-wise trained {d}-"
-        f"{'-'.join(map(str, hidden))} autoencoder (all {len(train.X)} training images, no "
-        f"labels), then a classifier trained on {n_labels} labels"
-    )
     ae = getattr(t, "pretrained", None)  # the layer-wise step's autoencoder, if it ran
-    if ae is None or ae.config["kwargs"].get("hidden") != list(hidden):
-        ae = build("stacked", n_features=d, hidden=hidden, l2=1e-4, tied=True, seed=t.seed)
+    if not t.quick or ae is None or ae.config["kwargs"].get("hidden") != list(hidden):
+        # On MNIST, the recipe of benchmarks/pretraining.py: a denoising autoencoder (masking
+        # noise, the seed's L2), trained layer-wise; its codings carry more than section 1's.
+        kw = {} if t.quick else dict(noise="masking", noise_level=0.3, output="bernoulli")
+        ae = build(
+            "stacked" if t.quick else "denoising",
+            n_features=d,
+            hidden=hidden,
+            l2=1e-4 if t.quick else 0.0784,
+            tied=True,
+            seed=t.seed,
+            **kw,
+        )
         pretrain_layerwise(
             ae,
             train.X,
@@ -423,6 +429,11 @@ def tour_pretraining(t: Tour) -> list[Row]:
             lr=3e-3 if t.quick else 1e-3,
             seed=t.seed,
         )
+    t.say(
+        f"Unsupervised pretraining: the encoder of a layer-wise trained {ae.config['name']} "
+        f"{d}-{'-'.join(map(str, hidden))} autoencoder (all {len(train.X)} training images, no "
+        f"labels), then a classifier trained on {n_labels} labels"
+    )
     idx = stratified_subset(train.y, n_labels, seed=t.seed)
     rows: list[Row] = []
     head = (32,) if t.quick else (100, 50)
@@ -435,12 +446,14 @@ def tour_pretraining(t: Tour) -> list[Row]:
             y_val=val.y,
             mode=mode,
             hidden=head,
-            epochs=150 if t.quick else 60,
+            dropout=0.0 if t.quick else 0.3,
+            epochs=150 if t.quick else 30,
             batch_size=32,
-            patience=15 if t.quick else 8,
+            patience=15 if t.quick else 4,
             seed=t.seed,
         )
         acc = score(clf, test.X, test.y)["accuracy"]
         t.say(f"   {mode:9s} test accuracy {acc:.4f} ({len(hist)} epochs)")
-        rows.append((f"classifier, {n_labels} labels ({t.dataset})", f"{mode} accuracy", acc, ""))
+        ref = "" if t.quick else "benchmark: 92.1/92.5/88.9 (3 seeds)"
+        rows.append((f"classifier, {n_labels} labels ({t.dataset})", f"{mode} accuracy", acc, ref))
     return rows
