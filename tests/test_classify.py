@@ -95,6 +95,33 @@ def test_finetune_starts_from_the_encoder_and_trains_it_scratch_does_not_use_it(
     assert not torch.equal(scratch.encoder[0][0].weight, clf.encoder[0][0].weight)
 
 
+def test_finetune_stages_head_then_all_at_a_tenth_of_the_rate():
+    X, y = _blobs(90)
+    seen = []
+    _, hist = train_classifier(
+        _ae(),
+        X,
+        y,
+        X_val=X,
+        y_val=y,
+        mode="finetune",
+        epochs=2,
+        lr=1e-2,
+        anneal_epochs=1,
+        callbacks=[lambda e, r, m: seen.append((e, r["stage"]))],
+        device="cpu",
+    )
+    stages = [(r["epoch"], r["stage"], r["lr"]) for r in hist.records]
+    assert stages == [
+        (1, "head", 1e-2),
+        (2, "head", 1e-2),
+        (3, "all", 1e-3),
+        (4, "all", 1e-3),
+        (5, "all, annealed", 1e-4),
+    ]
+    assert seen == [(e, s) for e, s, _ in stages]
+
+
 def test_loss_is_cross_entropy_on_labelled_rows():
     clf = classifier_for(_ae(), n_classes=3, hidden=(5,))
     X, y = _blobs(20)

@@ -316,7 +316,6 @@ def train_classifier(
         weight_decay=weight_decay,
         patience=patience,
         seed=seed,
-        callbacks=callbacks,
         device=dev,
     )
     rows, rows_val = labelled(X, y), labelled(X_val, y_val) if has_val else None
@@ -336,9 +335,17 @@ def train_classifier(
     history = History()
     for i, (name, module, r, rv, rate) in enumerate(stages):
         stage_epochs = anneal_epochs if name.endswith("annealed") else epochs
-        train_args.update(epochs=stage_epochs, lr=rate, seed=seed + i)
-        for record in fit(module, r, X_val=rv, **train_args).records:
-            history.records.append({**record, "epoch": len(history) + 1, "stage": name, "lr": rate})
+        done = len(history)
+
+        def tag(record: dict, done=done, name=name, rate=rate) -> dict:
+            return {**record, "epoch": done + record["epoch"], "stage": name, "lr": rate}
+
+        # Callbacks see the epochs counted over all stages, and each record's stage.
+        staged = [
+            lambda e, rec, m, cb=cb, tag=tag: cb(tag(rec)["epoch"], tag(rec), m) for cb in callbacks
+        ]
+        train_args.update(epochs=stage_epochs, lr=rate, seed=seed + i, callbacks=staged)
+        history.records += [tag(rec) for rec in fit(module, r, X_val=rv, **train_args).records]
     return clf.eval(), history
 
 

@@ -399,7 +399,7 @@ def cmd_classify(args) -> int:
     def show(epoch, r, model):
         print(
             f"epoch {epoch:3d}  train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"
-            f"   val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.4f}",
+            f"   val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.4f}   ({r['stage']})",
             flush=True,
         )
 
@@ -808,8 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=("frozen", "finetune", "scratch"),
         default="frozen",
-        help="frozen: train the head on fixed codings; finetune: train everything; scratch: "
-        "the same network from random weights",
+        help="frozen: train the head on fixed codings; finetune: the head first, then "
+        "everything at lr/10; scratch: the same network from random weights",
     )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
