@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--anneal-epochs", type=int, default=3, help="then up to N epochs at lr/10")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--dropout", type=float, default=0.0, help="in the classifier's head")
+    p.add_argument("--finetune-lr", type=float, help="fine-tuning stage's rate (default lr/10)")
     p.add_argument(
         "--direct-finetune",
         action="store_true",
@@ -178,6 +179,7 @@ def main(argv=None) -> int:
                     hidden=(100, 50),
                     dropout=args.dropout,
                     head_first=not args.direct_finetune,
+                    finetune_lr=args.finetune_lr,
                     epochs=sched["epochs"],
                     batch_size=sched["batch_size"],
                     lr=args.lr,
@@ -213,6 +215,8 @@ def main(argv=None) -> int:
         "lr": args.lr,
         "dropout": args.dropout,
         "head_first": not args.direct_finetune,
+        "finetune_lr": args.finetune_lr,
+        "max_epochs": [args.max_epochs_small, args.max_epochs_large],
         "threads": args.threads,
         "seconds_classifiers": time.perf_counter() - t_all,
         "table": table,
