@@ -68,7 +68,7 @@ def time_dataloader(X, bs, epochs):
             opt.step()
         if epoch:
             times.append(time.perf_counter() - t0)
-    return times, float(loss)
+    return times, float(loss.detach())
 
 
 def time_stock_fast(X, bs, epochs):
@@ -88,7 +88,7 @@ def time_stock_fast(X, bs, epochs):
             opt.step()
         if epoch:
             times.append(time.perf_counter() - t0)
-    return times, float(loss)
+    return times, float(loss.detach())
 
 
 def time_sklearn(X, bs, epochs):
