@@ -83,8 +83,14 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
             f"{name} must have shape (n_samples, n_features) with n_samples >= 1; "
             f"got {tuple(t.shape)}"
         )
-    if not bool(torch.isfinite(t).all()):
-        bad = torch.nonzero(~torch.isfinite(t))[0].tolist()
+    # In slices: a check of the whole array at once would briefly need as much memory again.
+    for start in range(0, t.shape[0], 8192):
+        block = t[start : start + 8192]
+        if bool(torch.isfinite(block).all()):
+            continue
+        bad = torch.nonzero(~torch.isfinite(block))[0]
+        bad[0] += start
+        bad = bad.tolist()
         raise ValueError(
             f"{name} has a non-finite value at index {tuple(bad)}; remove or impute it"
         )
