@@ -808,7 +808,7 @@ def tour_anomaly(t: Tour) -> list[Row]:
         X_test, y_test = X_test[:5000], y_test[:5000]
     d = train.X.shape[1]
     t.say(
-        f"7. One-class anomaly detection ({t.dataset}): for each class, an "
+        f"One-class anomaly detection ({t.dataset}): for each class, an "
         f"AutoencoderOutlierDetector {d}-{'-'.join(map(str, hidden))}-{k} trained on that class "
         f"only scores {len(X_test)} held-out images; ROC AUC, that class as the normal one"
     )
