@@ -237,3 +237,13 @@ def test_evaluate_is_a_mean_over_every_row_whatever_the_batch_size():
         r = evaluate(m, X, batch_size=bs)
         assert r["mse"] == pytest.approx(mse, rel=1e-5)
         assert r["reconstruction"] == pytest.approx(recon, rel=1e-5)
+
+
+def test_finiteness_check_is_exact_even_when_a_sum_overflows():
+    from codings.train import as_tensor
+
+    huge = np.full((20000, 4), 3e38, np.float32)  # finite, but their sum overflows
+    assert as_tensor(huge).shape == (20000, 4)
+    huge[12345, 3] = -np.inf
+    with pytest.raises(ValueError, match=r"index \(12345, 3\)"):
+        as_tensor(huge)

@@ -86,7 +86,9 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
     # In slices: a check of the whole array at once would briefly need as much memory again.
     for start in range(0, t.shape[0], 8192):
         block = t[start : start + 8192]
-        if bool(torch.isfinite(block).all()):
+        # One fast reduction first: a finite sum means finite values (an overflowing sum of
+        # huge values falls through to the exact check, which then finds nothing).
+        if bool(torch.isfinite(block.sum())) or bool(torch.isfinite(block).all()):
             continue
         bad = torch.nonzero(~torch.isfinite(block))[0]
         bad[0] += start
