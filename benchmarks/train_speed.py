@@ -1,12 +1,12 @@
 """Training speed: codings.fit against the loops and libraries users would otherwise run.
 
 The seed's stacked autoencoder (784-300-150-300-784, ELU, He init, tied weights, Adam) on
-MNIST's 55,000 training images. Every contender runs in turn in this one process (Keras and
-scikit-learn only where installed), with one warm-up epoch and then ``--epochs`` timed epochs;
-the table gives the median epoch time, its ratio to codings and to the matrix-product bound
-from ``roofline.py``, and the peak resident memory of the process so far.
+MNIST's 55,000 training images. All contenders run in this one process, round-robin over
+``--rounds`` rounds (each call: one warm-up epoch, then ``--epochs`` timed epochs), so a drift
+of a shared machine's speed touches all of them alike. The table gives the median epoch time,
+its ratio to codings and to the matrix-product bound from ``roofline.py``.
 
-    python benchmarks/train_speed.py --batch-sizes 150,256 --epochs 5
+    python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 3 --epochs 2
 """
 
 from __future__ import annotations
@@ -42,13 +42,18 @@ def model(seed: int = 0):
     return codings.build("stacked", n_features=784, hidden=HIDDEN, tied=True, seed=seed)
 
 
-def time_codings(X, bs, epochs):
+def time_codings(X, bs, epochs, precision="fp32"):
     m = model()
-    times = []
-    codings.fit(m, X, epochs=1, batch_size=bs, lr=LR, device="cpu")  # warm-up
-    h = codings.fit(m, X, epochs=epochs, batch_size=bs, lr=LR, device="cpu")
+    kw = {"batch_size": bs, "lr": LR, "device": "cpu", "precision": precision}
+    codings.fit(m, X, epochs=1, **kw)  # warm-up
+    h = codings.fit(m, X, epochs=epochs, **kw)
     times = [r["time"] for r in h.records]
     return times, h["train_loss"][-1] / 784
+
+
+def time_codings_bf16(X, bs, epochs):
+    """codings with bf16 autocast (weights and Adam state stay float32)."""
+    return time_codings(X, bs, epochs, precision="bf16")
 
 
 def time_dataloader(X, bs, epochs):
@@ -118,6 +123,7 @@ def time_sklearn(X, bs, epochs):
 
 CONTENDERS = {
     "codings": time_codings,
+    "codings-bf16": time_codings_bf16,
     "torch-dataloader": time_dataloader,
     "torch-fused-loop": time_stock_fast,
     "sklearn-mlp": time_sklearn,
@@ -127,7 +133,8 @@ CONTENDERS = {
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-sizes", default="150,256")
-    p.add_argument("--epochs", type=int, default=5, help="timed epochs per contender")
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per contender and round")
+    p.add_argument("--rounds", type=int, default=3, help="rounds over all contenders")
     p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
     p.add_argument("--data-dir", default=os.environ.get("CODINGS_DATA_DIR"))
     p.add_argument("--n", type=int, default=55000, help="training images")
@@ -135,15 +142,21 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/train_speed.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.n, args.epochs = 5000, 2
+        args.n, args.epochs, args.rounds = 5000, 1, 1
     X = load_dataset("mnist", "train", data_dir=args.data_dir).X[: args.n]
     rows = []
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
         bound = epoch_bound(matmul_shapes(len(X), bs, HIDDEN), repeats=3)
-        results = {}
-        for name in args.only.split(","):
-            times, loss = CONTENDERS[name](X, bs, args.epochs)
-            results[name] = (statistics.median(times), loss)
+        # Round-robin: each round runs every contender once, so slow drifts of a shared
+        # machine's speed touch all of them alike.
+        names = args.only.split(",")
+        times: dict[str, list[float]] = {name: [] for name in names}
+        losses: dict[str, float] = {}
+        for _ in range(args.rounds):
+            for name in names:
+                t, losses[name] = CONTENDERS[name](X, bs, args.epochs)
+                times[name] += t
+        results = {name: (statistics.median(times[name]), losses[name]) for name in names}
         base = results.get("codings", (float("nan"),))[0]
         for name, (t, loss) in results.items():
             rows.append(
