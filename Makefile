@@ -33,6 +33,11 @@ reproduce: $(STAMP)
 	done
 	$(BIN)/python benchmarks/reproduce/make_results.py
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/roofline.py --batch-sizes 150,256
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/encode_speed.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
