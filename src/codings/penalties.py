@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .errors import suggest
+from .losses import per_example
 
 # --- penalties --------------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ class L1Sparsity(nn.Module):
         self.weight = check_weight("sparsity_weight", weight)
 
     def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return self.weight * codes.abs().reshape(codes.shape[0], -1).sum(1).mean()
+        return self.weight * per_example(codes.abs())
 
 
 def kl_bernoulli(target: float, rho_hat: torch.Tensor) -> torch.Tensor:
