@@ -170,9 +170,9 @@ def test_digits_range():
 
 
 def test_unknown_names_suggest():
-    with pytest.raises(DataError, match="Did you mean 'fashion-mnist'"):
+    with pytest.raises(DataError, match="did you mean 'fashion-mnist'"):
         load_dataset("fashon-mnist")
-    with pytest.raises(DataError, match="Did you mean 'validation'"):
+    with pytest.raises(DataError, match="did you mean 'validation'"):
         load_dataset("iris", "valid")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .datasets import Scaling
 
 EXIT_ERROR = 1
 
@@ -97,32 +98,6 @@ def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     if n_val < 1 or n_val >= len(X):
         return X, X[:0]
     return X[idx[n_val:]], X[idx[:n_val]]
-
-
-class Scaling:
-    """Per-feature standardisation learned on training data, stored in the checkpoint."""
-
-    def __init__(self, mean: np.ndarray, scale: np.ndarray):
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.scale = np.asarray(scale, dtype=np.float32)
-
-    @classmethod
-    def fit(cls, X: np.ndarray) -> Scaling:
-        std = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
-
-    @classmethod
-    def from_meta(cls, meta: dict | None) -> Scaling | None:
-        return None if not meta else cls(meta["mean"], meta["scale"])
-
-    def to_meta(self) -> dict:
-        return {"kind": "standard", "mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale).astype(np.float32)
-
-    def inverse(self, X: np.ndarray) -> np.ndarray:
-        return (X * self.scale + self.mean).astype(np.float32)
 
 
 def _scaling(kind: str, ds, X: np.ndarray) -> Scaling | None:

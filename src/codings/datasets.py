@@ -12,7 +12,6 @@ alike; this also tells MNIST from Fashion-MNIST, whose files have the same names
 from __future__ import annotations
 
 import csv
-import difflib
 import gzip
 import hashlib
 import http.client
@@ -29,9 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import suggest
+
 __all__ = [
     "DATASETS",
     "SPLITS",
+    "Scaling",
     "DataError",
     "Dataset",
     "data_dirs",
@@ -461,9 +463,10 @@ def _sklearn_dataset(name: str, split: str) -> Dataset:
 def _check_choice(value: object, allowed: Sequence[str], what: str) -> None:
     if value in allowed:
         return
-    hint = difflib.get_close_matches(str(value), allowed, n=1)
-    extra = f" Did you mean {hint[0]!r}?" if hint else ""
-    raise DataError(f"Unknown {what} {value!r}; expected one of {', '.join(allowed)}.{extra}")
+    raise DataError(
+        f"Unknown {what} {value!r}; expected one of {', '.join(allowed)}"
+        + (suggest(value, allowed) or ".")
+    )
 
 
 def load_dataset(
@@ -650,3 +653,29 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     except (OSError, EOFError) as e:
         raise DataError(f"{path} could not be read as {suffix} ({e}).") from e
     return _check_array(a, path)
+
+
+class Scaling:
+    """Per-feature standardisation learned on training data, stored in the checkpoint."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.scale = np.asarray(scale, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> Scaling:
+        std = X.std(axis=0)
+        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    @classmethod
+    def from_meta(cls, meta: dict | None) -> Scaling | None:
+        return None if not meta else cls(meta["mean"], meta["scale"])
+
+    def to_meta(self) -> dict:
+        return {"kind": "standard", "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale).astype(np.float32)
+
+    def inverse(self, X: np.ndarray) -> np.ndarray:
+        return (X * self.scale + self.mean).astype(np.float32)

@@ -68,8 +68,7 @@ def pca_check(
     from sklearn.decomposition import PCA
 
     from . import build, fit
-    from .cli import Scaling
-    from .datasets import load_dataset
+    from .datasets import Scaling, load_dataset
     from .metrics import align, encode, pca_comparison
     from .plots import projections
 
