@@ -77,6 +77,32 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert h_res["train_loss"] == h_full["train_loss"]
 
 
+def test_cosine_schedule_values():
+    from codings.train import scheduled_lr
+
+    rates = [scheduled_lr(0.1, "cosine", s, 10) for s in range(11)]
+    assert rates[0] == 0.1 and rates[5] == pytest.approx(0.05) and rates[10] == pytest.approx(0)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert scheduled_lr(0.1, "constant", 7, 10) == 0.1
+
+
+def test_cosine_run_interrupted_and_resumed_equals_uninterrupted(tmp_path):
+    X = _data()
+    kw = dict(epochs=4, batch_size=32, seed=9, lr=3e-3, lr_schedule="cosine")
+    full = build("stacked", n_features=16, hidden=(8, 4), seed=3)
+    fit(full, X, **kw)
+    const = build("stacked", n_features=16, hidden=(8, 4), seed=3)
+    fit(const, X, **{**kw, "lr_schedule": "constant"})
+    assert not _same(_weights(full), _weights(const))
+
+    ck = tmp_path / "state.safetensors"
+    part = build("stacked", n_features=16, hidden=(8, 4), seed=3)
+    fit(part, X, checkpoint=ck, callbacks=[lambda epoch, rec, m: epoch == 2], **kw)
+    fresh = build("stacked", n_features=16, hidden=(8, 4), seed=99)
+    fit(fresh, X, checkpoint=ck, resume=ck, **kw)
+    assert _same(_weights(full), _weights(fresh))
+
+
 def test_resume_refuses_another_model(tmp_path):
     ck = tmp_path / "state.safetensors"
     fit(build("stacked", n_features=16, hidden=(8,)), _data(), epochs=1, checkpoint=ck)
@@ -139,6 +165,7 @@ def test_callback_can_stop_training():
         ({"lr": 0.0}, "lr=0.0"),
         ({"optimizer": "adma"}, "did you mean 'adam'"),
         ({"patience": 0}, "patience=0"),
+        ({"lr_schedule": "cosin"}, "did you mean 'cosine'"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )

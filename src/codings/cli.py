@@ -271,6 +271,7 @@ def cmd_train(args) -> int:
             resume=state_path if args.resume else None,
             device=device,
             precision=args.precision,
+            lr_schedule=args.lr_schedule,
         )
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
@@ -724,6 +725,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="cosine: lower the rate along half a cosine to 0 by the last epoch",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, help="stop after N epochs without improvement")
     p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")

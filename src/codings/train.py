@@ -186,6 +186,7 @@ def fit(
     device: str | torch.device | None = "auto",
     chunk_size: int | None = None,
     precision: str = "fp32",
+    lr_schedule: str = "constant",
 ) -> History:
     """Train ``model`` on ``X`` (rows are examples) and return the per-epoch history.
 
@@ -209,10 +210,15 @@ def fit(
 
     ``precision="bf16"`` (CPU or GPU) or ``"fp16"`` (GPU, with loss scaling) computes the loss
     under autocast; weights and optimiser state stay in float32.
+
+    ``lr_schedule="cosine"`` lowers the learning rate after every step along half a cosine,
+    from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
+    depends only on the step number, so a resumed run follows the same schedule.
     """
     from .checkpoint import load_train_state, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
+    _check_schedule(lr_schedule)
     rank, world = distributed_info()
     if batch_size % world:
         raise ValueError(
@@ -241,6 +247,8 @@ def fit(
         gen.set_state(state["perm_rng"])
         rng_state = state["torch_rng"]
 
+    per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
+    total_steps = epochs * per_epoch
     best = (math.inf, None)  # (monitored loss, state dict)
     stale = 0
     bar = None
@@ -267,6 +275,11 @@ def fit(
                 for b, xb in enumerate(
                     data.batches(torch.randperm(data.n, generator=gen), rank, world)
                 ):
+                    if lr_schedule != "constant":
+                        rate = scheduled_lr(lr, lr_schedule, epoch * per_epoch + b, total_steps)
+                        for opt in opts.values():
+                            for group in opt.param_groups:
+                                group["lr"] = rate
                     for name, opt in opts.items():
                         with autocast():
                             if step_loss is None:
@@ -514,6 +527,24 @@ def _agree(stop: bool) -> bool:
     flag = torch.tensor([float(stop)])
     dist.broadcast(flag, 0)
     return bool(flag.item())
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) out of ``total_steps``."""
+    if schedule == "constant" or total_steps <= 0:
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def _check_schedule(schedule) -> None:
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule={schedule!r} is not known; choose one of {', '.join(LR_SCHEDULES)}"
+            + suggest(str(schedule), LR_SCHEDULES)
+        )
 
 
 def _check_fit_args(*, epochs, batch_size, lr, patience) -> None:
