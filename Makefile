@@ -33,7 +33,14 @@ reproduce: $(STAMP)
 	done
 	$(BIN)/python benchmarks/reproduce/make_results.py
 
-bench: $(STAMP)
+# Keras 3 on TensorFlow for the speed comparison only: its own environment, never a dependency.
+KERAS_VENV := .venv-keras
+$(KERAS_VENV)/.installed:
+	$(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/pip install --quiet "tensorflow-cpu==2.21.0" "keras==3.15.1"
+	touch $@
+
+bench: $(STAMP) $(KERAS_VENV)/.installed
 	$(BIN)/python benchmarks/roofline.py --batch-sizes 150,256
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/encode_speed.py
@@ -43,4 +50,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) tour .pytest_cache
+	rm -rf $(VENV) $(KERAS_VENV) tour .pytest_cache

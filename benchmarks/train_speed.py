@@ -1,7 +1,8 @@
 """Training speed: codings.fit against the loops and libraries users would otherwise run.
 
 The seed's stacked autoencoder (784-300-150-300-784, ELU, He init, tied weights, Adam) on
-MNIST's 55,000 training images. All contenders run in this one process, round-robin over
+MNIST's 55,000 training images. All contenders run in this session (Keras in a child process
+of its own environment, ``.venv-keras``, see ``keras_worker.py``), round-robin over
 ``--rounds`` rounds (each call: one warm-up epoch, then ``--epochs`` timed epochs), so a drift
 of a shared machine's speed touches all of them alike. The table gives the median epoch time,
 its ratio to codings and to the matrix-product bound from ``roofline.py``.
@@ -121,11 +122,42 @@ def time_sklearn(X, bs, epochs):
     return times, float(reg.loss_)
 
 
+KERAS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-keras" / "bin" / "python"
+
+
+def _time_keras(X, bs, epochs, xla: bool):
+    """Keras 3 on TensorFlow in its own environment, in a child process (keras_worker.py)."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    python = os.environ.get("KERAS_PYTHON", str(KERAS_PYTHON))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "X.npy"
+        np.save(path, X)
+        cmd = [python, str(Path(__file__).with_name("keras_worker.py")), str(path)]
+        cmd += ["--batch-size", str(bs), "--epochs", str(epochs)] + (["--xla"] if xla else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["times"], result["loss"]
+
+
+def time_keras(X, bs, epochs):
+    return _time_keras(X, bs, epochs, xla=False)
+
+
+def time_keras_xla(X, bs, epochs):
+    return _time_keras(X, bs, epochs, xla=True)
+
+
 CONTENDERS = {
     "codings": time_codings,
     "codings-bf16": time_codings_bf16,
     "torch-dataloader": time_dataloader,
     "torch-fused-loop": time_stock_fast,
+    "keras-tf": time_keras,
+    "keras-tf-xla": time_keras_xla,
     "sklearn-mlp": time_sklearn,
 }
 
@@ -141,6 +173,12 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="5,000 images, 2 epochs (smoke run)")
     p.add_argument("--out", default="benchmarks/results/train_speed.json")
     args = p.parse_args(argv)
+    if "keras" in args.only and not Path(os.environ.get("KERAS_PYTHON", KERAS_PYTHON)).exists():
+        print(
+            f"# no Keras environment at {KERAS_PYTHON} (make bench creates it); Keras skipped",
+            file=sys.stderr,
+        )
+        args.only = ",".join(n for n in args.only.split(",") if not n.startswith("keras"))
     if args.quick:
         args.n, args.epochs, args.rounds = 5000, 1, 1
     X = load_dataset("mnist", "train", data_dir=args.data_dir).X[: args.n]
