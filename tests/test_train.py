@@ -274,3 +274,17 @@ def test_finiteness_check_is_exact_even_when_a_sum_overflows():
     huge[12345, 3] = -np.inf
     with pytest.raises(ValueError, match=r"index \(12345, 3\)"):
         as_tensor(huge)
+
+
+@pytest.mark.parametrize("output", ["linear", "bernoulli"])
+def test_evaluate_mse_is_the_forward_reconstruction_error(output):
+    X = _data(300)
+    m = build("stacked", n_features=16, hidden=(8, 4), output=output, l2=1e-3, seed=2)
+    fit(m, X, epochs=1, batch_size=64)
+    with torch.no_grad():
+        direct = float((m(torch.from_numpy(X)) - torch.from_numpy(X)).square().mean())
+        total, parts = m.loss(torch.from_numpy(X))
+    got = evaluate(m, X, batch_size=128)
+    assert got["mse"] == pytest.approx(direct, rel=1e-5)
+    assert got["loss"] == pytest.approx(float(total), rel=1e-5)
+    assert got["reconstruction"] == pytest.approx(float(parts["reconstruction"]), rel=1e-5)

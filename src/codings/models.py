@@ -91,6 +91,11 @@ class Autoencoder(nn.Module):
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its named parts, each summed over features and averaged over the batch."""
+        total, parts, _ = self.loss_and_logits(x)
+        return total, parts
+
+    def loss_and_logits(self, x: torch.Tensor):
+        """``loss(x)`` and the decoder's output it was computed from (before the output map)."""
         if self.input_transform is not None and self.training:
             x = self.input_transform(x)  # the new data: input and target alike
         x_in = self.corruption(x) if (self.corruption is not None and self.training) else x
@@ -100,11 +105,12 @@ class Autoencoder(nn.Module):
             z = h
         else:
             z, extra = self.bottleneck(h)
-        parts = {"reconstruction": RECONSTRUCTION[self.output](self.decoder(z), x), **extra}
+        logits = self.decoder(z)
+        parts = {"reconstruction": RECONSTRUCTION[self.output](logits, x), **extra}
         for penalty in self.penalties:
             parts[penalty.name] = penalty(self, x_in, z)
         total = sum(parts.values())
-        return total, parts
+        return total, parts, logits
 
 
 # --- the registry ----------------------------------------------------------------------------
