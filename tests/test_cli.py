@@ -235,3 +235,15 @@ def test_encode_streams_npy_to_npy_without_loading_it_whole(capsys, digits_run, 
     np.save(tmp_path / "bad.npy", X[:, :10])
     code, _, err = run(capsys, "encode", digits_run, tmp_path / "bad.npy", tmp_path / "z2.npy")
     assert code == 1 and "takes rows of 64 features" in err
+
+
+def test_cosine_schedule_from_the_command_line_changes_training(capsys, tmp_path):
+    losses = {}
+    for schedule in ("constant", "cosine"):
+        out = tmp_path / schedule
+        args = ["train", "stacked", "--dataset", "digits", "--hidden", "8", "--epochs", "3"]
+        assert run(capsys, *args, "--lr-schedule", schedule, "--out", out, "--no-progress")[0] == 0
+        history = json.loads((out / "history.json").read_text())
+        losses[schedule] = [rec["train_loss"] for rec in history]
+    assert len(losses["cosine"]) == 3
+    assert losses["cosine"] != losses["constant"]
