@@ -102,6 +102,17 @@ def test_generator_judges_higher_is_better_and_reference_rows(tmp_path):
     assert make_results.duration(59) == "59 s" and make_results.duration(600) == "10 min"
 
 
+def test_generator_flags_a_run_with_fewer_epochs_than_the_full_budget(tmp_path):
+    r = result("wta", [98.6, 98.4, 98.5], target=98.8, better="higher", epochs=10, full_epochs=30)
+    r["command"] += " --epochs 10"
+    assert make_results.verdict(r) == "missed by 0.3 (target 98.80); **10 of 30 epochs**"
+    page = make_results.render([r])
+    assert "- full budget: `python benchmarks/reproduce/wta.py`" in page
+    full = result("wta", [98.9], target=98.8, better="higher", epochs=30, full_epochs=30)
+    assert make_results.verdict(full) == "met (target 98.80)"
+    assert "- full budget:" not in make_results.render([full])
+
+
 def test_squared_error_per_image_and_exact_pca():
     X = np.zeros((2, 4))
     R = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]])

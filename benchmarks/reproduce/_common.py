@@ -190,6 +190,7 @@ def write_result(
         "quick": bool(args.quick),
         "deterministic": deterministic,
         "epochs": args.epochs,
+        "full_epochs": getattr(args, "_default_epochs", None),
         "train_size": args.train_size,
         "test_size": args.test_size,
         "device": str(resolve_device(args.device)),

@@ -75,10 +75,22 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def reduced(r: dict) -> bool:
+    """A real run (not a smoke run) with fewer epochs than the script's full budget."""
+    full = r.get("full_epochs")
+    return not r.get("quick") and bool(full) and r.get("epochs") is not None and r["epochs"] < full
+
+
 def verdict(r: dict) -> str:
     """Whether the mean meets the target; smoke runs are never judged."""
     if r.get("quick"):
         return f"**{SMOKE}**"
+    if reduced(r):
+        return f"{_verdict(r)}; **{r['epochs']} of {r['full_epochs']} epochs**"
+    return _verdict(r)
+
+
+def _verdict(r: dict) -> str:
     target = r.get("target")
     if target is None:
         return "reference (no target)"
@@ -144,7 +156,7 @@ def render(results: list[dict]) -> str:
         threads = f", torch threads: {r['threads']}" if r.get("threads") else ""
         lines.append(f"- wall-clock: {duration(r['seconds'])} ({machine}{threads})")
         lines.append(f"- this run: `{r['command']}`")
-        if r.get("quick"):
+        if r.get("quick") or reduced(r):
             lines.append(f"- full budget: `{r['full_command']}`")
             if r.get("estimate"):
                 lines.append(f"- estimated full-budget wall-clock: {r['estimate']}")
