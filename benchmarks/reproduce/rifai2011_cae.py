@@ -13,8 +13,9 @@ The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000
 greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
 
 Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 100 fine-tuning
-epochs); the closed-form penalty adds one pass over each weight matrix per step, so 1.2-2.4 h
-per seed on this 2-core CPU (idle vs loaded), 3.5-7 h for three seeds.
+epochs); the closed-form penalty adds one pass over each weight matrix per step. Measured
+(1 torch thread, the other core busy with another job): 7-12 min of pretraining and 9-10 min
+of fine-tuning (85-92 epochs before early stopping) per seed, 54 min for seeds 0, 1, 2.
 
     python benchmarks/reproduce/rifai2011_cae.py               # full budget, seeds 0,1,2
     python benchmarks/reproduce/rifai2011_cae.py --quick       # smoke run: 2,000 images, 1 epoch
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
         title="Stacked contractive autoencoder 784-1000-1000-1000, fine-tuned, MNIST",
         paper="Rifai et al. 2011, ICML, MNIST table (CAE, one layer of 1,000)",
         paper_value=1.14,
-        estimate="1.2-2.4 h per seed, 3.5-7 h for seeds 0,1,2 (idle vs loaded 2-core CPU)",
+        estimate="16-21 min per seed, 54 min for seeds 0,1,2 (measured; 1 thread, other core busy)",
         builder="contractive",
         layer_kwargs=lambda a: {"contractive": a.contractive},
         layer_options=options,

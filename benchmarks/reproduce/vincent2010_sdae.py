@@ -13,13 +13,11 @@ The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000
 greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
 
 Budget: 15 pretraining epochs per layer and at most 100 fine-tuning epochs per stage (+10
-annealed) per seed (early stopping usually ends far sooner). Estimated wall-clock on this 2-core
-CPU, from a smoke run on a loaded machine (2,000 images: 5.8 s for the three pretraining phases,
-1.8 s per fine-tuning epoch): 25-50 s per fine-tuning epoch and 1.5-3 min per pretraining epoch
-(all three layers) over 55,000 images, so 1-2 h per seed and 3-6 h for three seeds (idle vs
-loaded; the measured seconds are saved per seed under ``extra``). A check on all 55,000 images
-(1 thread, loaded machine) measured 166 s per pretraining epoch of the three layers and about
-40 s per fine-tuning epoch: 42 min of pretraining, then 20-70 min of fine-tuning per seed.
+annealed) per seed; early stopping ends the fine-tuning after 85-95 epochs in all. Measured
+with the contractive layers of ``rifai2011_cae.py`` (the same network and budget; 1 torch
+thread, the other core busy with another job): 7-12 min of pretraining and 9-10 min of
+fine-tuning per seed, 16-21 min per seed and 54 min for three seeds; with 2 threads on an idle
+machine about half that. The measured seconds are saved per seed under ``extra``.
 
     python benchmarks/reproduce/vincent2010_sdae.py            # full budget, seeds 0,1,2
     python benchmarks/reproduce/vincent2010_sdae.py --quick    # smoke run: 2,000 images, 1 epoch
@@ -47,7 +45,7 @@ def main(argv=None) -> int:
         title="Stacked denoising autoencoder 784-1000-1000-1000 (masking), fine-tuned, MNIST",
         paper="Vincent et al. 2010, JMLR 11:3371, Table 3 (SDAE-3)",
         paper_value=1.28,
-        estimate="1-2 h per seed, 3-6 h for seeds 0,1,2 (idle vs loaded 2-core CPU)",
+        estimate="15-25 min per seed, 45-75 min for seeds 0,1,2 (1 thread, other core busy)",
         builder="denoising",
         layer_kwargs=lambda a: {"noise": "masking", "noise_level": a.noise_level},
         layer_options=options,
