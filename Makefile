@@ -44,6 +44,7 @@ bench: $(STAMP) $(KERAS_VENV)/.installed
 	$(BIN)/python benchmarks/roofline.py --batch-sizes 150,256
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/encode_speed.py
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/scaling.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -125,6 +125,11 @@ def time_sklearn(X, bs, epochs):
 KERAS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-keras" / "bin" / "python"
 
 
+def keras_python() -> str:
+    """The Keras environment's interpreter: $KERAS_PYTHON, else the one ``make bench`` makes."""
+    return os.environ.get("KERAS_PYTHON", str(KERAS_PYTHON))
+
+
 def _time_keras(X, bs, epochs, xla: bool):
     """Keras 3 on TensorFlow in its own environment, in a child process (keras_worker.py)."""
     import subprocess
@@ -132,7 +137,7 @@ def _time_keras(X, bs, epochs, xla: bool):
 
     import numpy as np
 
-    python = os.environ.get("KERAS_PYTHON", str(KERAS_PYTHON))
+    python = keras_python()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "X.npy"
         np.save(path, X)
@@ -173,9 +178,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="5,000 images, 2 epochs (smoke run)")
     p.add_argument("--out", default="benchmarks/results/train_speed.json")
     args = p.parse_args(argv)
-    if "keras" in args.only and not Path(os.environ.get("KERAS_PYTHON", KERAS_PYTHON)).exists():
+    if "keras" in args.only and not Path(keras_python()).exists():
         print(
-            f"# no Keras environment at {KERAS_PYTHON} (make bench creates it); Keras skipped",
+            f"# no Keras environment at {keras_python()} (make bench creates it); Keras skipped",
             file=sys.stderr,
         )
         args.only = ",".join(n for n in args.only.split(",") if not n.startswith("keras"))

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import __version__
 from .datasets import Scaling
+from .train import LR_SCHEDULES, PRECISIONS
 
 EXIT_ERROR = 1
 
@@ -727,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument(
         "--lr-schedule",
-        choices=("constant", "cosine"),
+        choices=LR_SCHEDULES,
         default="constant",
         help="cosine: lower the rate along half a cosine to 0 by the last epoch",
     )
@@ -747,7 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         default="fp32",
-        choices=("fp32", "bf16", "fp16"),
+        choices=PRECISIONS,
         help="autocast precision for training (fp16 needs CUDA)",
     )
     p.add_argument(

@@ -82,7 +82,10 @@ class Autoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Codings -> data space."""
-        out = self.decoder(z)
+        return self.to_data(self.decoder(z))
+
+    def to_data(self, out: torch.Tensor) -> torch.Tensor:
+        """The decoder's output (logits for ``output="bernoulli"``) in data space."""
         return torch.sigmoid(out) if self.output == "bernoulli" else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -157,7 +157,7 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
             xb = as_tensor(X[start : start + batch_size], device)  # memory maps stay on disk
             if one_pass:
                 total, parts, logits = model.loss_and_logits(xb)
-                recon = torch.sigmoid(logits) if model.output == "bernoulli" else logits
+                recon = model.to_data(logits)
             else:
                 total, parts = model.loss(xb)
                 recon = model(xb) if reconstructs else None
