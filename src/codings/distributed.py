@@ -37,7 +37,18 @@ def is_main_process() -> bool:
 
 
 def shutdown() -> None:
+    """Leave the process group together: a rank that tore its connections down while another
+    still wrote its results sometimes crashed the other at exit (gloo)."""
+    from datetime import timedelta
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=120))
+            else:
+                dist.barrier()
+        except RuntimeError:
+            pass  # a rank that failed or left already: nothing to wait for
         dist.destroy_process_group()
