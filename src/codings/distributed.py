@@ -37,8 +37,11 @@ def is_main_process() -> bool:
 
 
 def shutdown() -> None:
-    """Leave the process group together: a rank that tore its connections down while another
-    still wrote its results sometimes crashed the other at exit (gloo)."""
+    """Leave the process group together: every rank waits at a barrier, then destroys the group.
+
+    (The collectives of :func:`codings.fit` also wait until gloo's worker threads have let go
+    of their tensors, see ``train._released``: a thread still holding one at interpreter exit
+    aborted the process.)"""
     from datetime import timedelta
 
     import torch.distributed as dist

@@ -111,12 +111,16 @@ def _objectives(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return {k: ps for k, ps in groups.items() if ps}
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
+def check_optimizer(name: str) -> None:
     if name not in OPTIMIZERS:
         raise ValueError(
             f"optimizer={name!r} is not known; choose one of {', '.join(OPTIMIZERS)}"
             + suggest(name, OPTIMIZERS)
         )
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
+    check_optimizer(name)
     params = list(params)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
@@ -515,6 +519,7 @@ def _all_finite(total: torch.Tensor) -> bool:
 
     flag = torch.isfinite(total.detach()).to(torch.float32).reshape(1)
     dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    _released(flag)
     return bool(flag.item())
 
 
@@ -527,6 +532,7 @@ def _mean_over_ranks(sums: dict[str, torch.Tensor]) -> dict[str, float]:
     keys = sorted(sums)
     stacked = torch.stack([sums[k].float().reshape(()) for k in keys])
     dist.all_reduce(stacked)
+    _released(stacked)
     return {k: float(v) / world for k, v in zip(keys, stacked, strict=True)}
 
 
@@ -539,7 +545,28 @@ def _agree(stop: bool) -> bool:
 
     flag = torch.tensor([float(stop)])
     dist.broadcast(flag, 0)
+    _released(flag)
     return bool(flag.item())
+
+
+def _released(tensor: torch.Tensor, timeout: float = 1.0) -> None:
+    """Wait until the backend's worker thread has let go of ``tensor`` after a collective.
+
+    gloo's worker threads drop their reference to a collective's tensors a moment after the
+    call returns, and dropping a reference to a tensor made in Python needs the GIL. If the
+    last collective's tensors are still held when the interpreter shuts down, that thread
+    cannot take the GIL and the process aborts at exit ("terminate called without an active
+    exception"; torch 2.13). Releasing the GIL here until only this frame holds the tensor
+    leaves nothing of ours for it to drop later (a few microseconds; the timeout is a bound,
+    not an expected wait). NCCL's own watchdog holds its tensors longer and is left alone.
+    """
+    import torch.distributed as dist
+
+    if dist.get_backend() != "gloo":
+        return
+    deadline = time.monotonic() + timeout
+    while tensor._use_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0)  # lets the worker thread take the GIL
 
 
 LR_SCHEDULES = ("constant", "cosine")
