@@ -122,6 +122,27 @@ def test_finetune_stages_head_then_all_at_a_tenth_of_the_rate():
     assert seen == [(e, s) for e, s, _ in stages]
 
 
+def test_optimizer_and_schedule_reach_every_stage(monkeypatch):
+    X, y = _blobs(90)
+    seen = []
+    real_fit = classify.fit
+
+    def spy(model, rows, **kw):
+        seen.append((kw["optimizer"], kw["lr_schedule"], kw["lr"]))
+        return real_fit(model, rows, **kw)
+
+    monkeypatch.setattr(classify, "fit", spy)
+    kw = dict(mode="finetune", epochs=1, lr=1e-2, device="cpu")
+    clf, _ = train_classifier(
+        _ae(), X, y, optimizer="sgd", lr_schedule="cosine", anneal_epochs=1, **kw
+    )
+    assert seen == [("sgd", "cosine", 1e-2), ("sgd", "cosine", 1e-3), ("sgd", "cosine", 1e-4)]
+    # The schedule changes the result: the same call at a constant rate ends elsewhere.
+    monkeypatch.setattr(classify, "fit", real_fit)
+    const, _ = train_classifier(_ae(), X, y, optimizer="sgd", anneal_epochs=1, **kw)
+    assert not torch.equal(clf.head[0][0].weight, const.head[0][0].weight)
+
+
 def test_loss_is_cross_entropy_on_labelled_rows():
     clf = classifier_for(_ae(), n_classes=3, hidden=(5,))
     X, y = _blobs(20)
@@ -214,6 +235,10 @@ def test_errors():
         classifier_for(torch.nn.Linear(3, 3))
     with pytest.raises(ValueError, match="give both X_val and y_val"):
         train_classifier(_ae(), X, y, X_val=X)
+    with pytest.raises(ValueError, match="optimizer='adma' is not known.*did you mean 'adam'"):
+        train_classifier(_ae(), X, y, optimizer="adma")
+    with pytest.raises(ValueError, match="lr_schedule='cosin' is not known"):
+        train_classifier(_ae(), X, y, lr_schedule="cosin")
 
 
 def test_cli_classify_on_digits(tmp_path, capsys):

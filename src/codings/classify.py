@@ -32,7 +32,7 @@ from .layers import dense_stack, init_linear, parse_sizes
 from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
 from .tour import Row, Tour, step
-from .train import History, as_tensor, fit, resolve_device
+from .train import History, _check_schedule, as_tensor, check_optimizer, fit, resolve_device
 
 __all__ = [
     "MODES",
@@ -258,6 +258,8 @@ def train_classifier(
     epochs: int = 20,
     batch_size: int = 64,
     lr: float = 1e-3,
+    optimizer: str = "adam",
+    lr_schedule: str = "constant",
     weight_decay: float = 0.0,
     patience: int | None = None,
     anneal_epochs: int = 0,
@@ -277,7 +279,9 @@ def train_classifier(
     encoder; without it, or from scratch, everything trains at ``lr`` (or ``finetune_lr``).
     Each stage runs up to ``epochs``; ``patience`` stops a stage early on the validation
     cross-entropy and restores its best epoch; ``anneal_epochs`` then adds up to that many
-    epochs of the last stage at a tenth of its rate. ``n_classes`` defaults to the largest label
+    epochs of the last stage at a tenth of its rate. ``optimizer`` and ``lr_schedule`` are
+    :func:`codings.fit`'s, applied to every stage (``"cosine"`` decays each stage's rate over its
+    own epochs). ``n_classes`` defaults to the largest label
     seen plus one. ``callbacks`` go to :func:`codings.fit` (e.g. to print each epoch).
 
     Returns the classifier (in evaluation mode) and its history: ``train_/val_`` ``loss``,
@@ -290,6 +294,8 @@ def train_classifier(
             f"mode={mode!r} is not known; choose frozen (train the head on fixed codings), "
             "finetune (train everything) or scratch (random weights)" + suggest(mode, MODES)
         )
+    check_optimizer(optimizer)
+    _check_schedule(lr_schedule)
     dev = resolve_device(device)
     X = as_tensor(X, dev)
     y = _labels(y, len(X))
@@ -313,6 +319,8 @@ def train_classifier(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        optimizer=optimizer,
+        lr_schedule=lr_schedule,
         weight_decay=weight_decay,
         patience=patience,
         seed=seed,
