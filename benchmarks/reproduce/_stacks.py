@@ -2,22 +2,25 @@
 stacks: greedy layer-wise pretraining of three hidden layers of 1,000, then supervised
 fine-tuning of the whole stack with a softmax on top; the MNIST test error.
 
-* data: MNIST, 55,000 training images (the paper: 50,000), the 5,000 validation images for early
-  stopping of the fine-tuning, the 10,000 test images for the reported error; pixels in [0, 1].
+* data: MNIST, 55,000 training images (the paper: 50,000), the 5,000 validation images for
+  choosing the recipe (below), the 10,000 test images for the reported error; pixels in [0, 1].
 * architecture: 784-1000-1000-1000, logistic (sigmoid) units, tied decoder weights (as the
   paper), Xavier initialisation; phase 1 reconstructs the pixels with cross-entropy (Bernoulli
   logits), phases 2-3 reconstruct the hidden codings below with squared error
   (``codings.pretrain_layerwise``). The layer kind is the only difference between the scripts:
   masking noise (denoising), nothing (plain), or the contractive penalty.
 * pretraining: ``--pretrain-epochs`` epochs per layer (default 15), Adam lr 3e-3, batch 64.
-* fine-tuning: ``codings.train_classifier(mode="finetune", hidden=(), lr=1e-3)``: a softmax
-  layer on the pretrained encoder, trained with it on the labels as the library's fine-tuning
-  mode does it (in its current version: the softmax alone on the frozen codings first, then
-  everything at a tenth of the rate), Adam, batch 64, at most ``--epochs`` epochs (default 100)
-  per stage, stopping after 10 epochs without a better validation cross-entropy (best epoch
-  kept), then up to 10 more epochs at a tenth of the rate. (Checks on 10,000 images, 2
-  pretraining and 5 fine-tuning epochs, seed 0: lr 1e-3 gave 9.5% test error, 1e-4 11.3%;
-  pretraining at lr 3e-3 instead of 1e-3 gave 8.0%.)
+* fine-tuning: ``codings.train_classifier(mode="finetune", hidden=(), lr=1e-3,
+  finetune_lr=1e-3, lr_schedule="cosine")``: a softmax layer on the pretrained encoder, first
+  trained alone on the frozen codings, then trained with the whole stack on the labels, Adam
+  1e-3, each stage for ``--epochs`` epochs (default 60) with the rate decaying along a cosine,
+  batch 64; the weights after the last epoch are kept. The validation split chose this recipe
+  (seed 0, masking 0.25; validation / test error): the earlier one, a constant 1e-4 stopped on
+  the validation cross-entropy, reached 1.44% / 1.73%, because the cross-entropy turns upwards
+  within a few epochs while the error keeps falling for 30 more (stopping the cosine run
+  below at its best validation cross-entropy, epoch 1, would give 1.46% / 1.96%); the cosine from 3e-4 reached 1.10% / 1.36%, from 1e-3
+  1.08% / 1.27% (its best validation epoch, 37, also 1.08%). ``--finetune-lr 1e-4
+  --lr-schedule constant --patience 10 --anneal-epochs 10 --epochs 100`` runs the earlier one.
 * metric: test error in % = 100 * (1 - accuracy on the 10,000 test images).
 * seeds 0, 1, 2 (weights, shuffling, corruption): mean and standard deviation.
 """
@@ -46,19 +49,21 @@ def run(
     estimate: str = "",
 ) -> int:
     """Parse the common arguments, run the protocol for each seed, write the result file."""
-    p = C.parser(f"{doc}\nThe shared protocol (_stacks.py): {PROTOCOL}", epochs=100)
+    p = C.parser(f"{doc}\nThe shared protocol (_stacks.py): {PROTOCOL}", epochs=60)
     p.add_argument("--pretrain-epochs", type=int, default=None, help="per layer (default 15)")
     p.add_argument("--lr", type=float, default=3e-3, help="pretraining learning rate")
-    p.add_argument("--finetune-lr", type=float, default=1e-3)
+    p.add_argument("--head-lr", type=float, default=1e-3, help="the softmax alone, first")
+    p.add_argument("--finetune-lr", type=float, default=1e-3, help="the whole stack, then")
+    p.add_argument("--lr-schedule", default="cosine", help="fine-tuning: cosine or constant")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--anneal-epochs", type=int, default=None, help="at lr/10 (default 10)")
+    p.add_argument(
+        "--patience", type=int, default=None, help="stop a stage on the validation cross-entropy"
+    )
+    p.add_argument("--anneal-epochs", type=int, default=0, help="extra epochs at a tenth")
     if layer_options is not None:
         layer_options(p)
     args = C.finish_args(p.parse_args(argv))
     args.pretrain_epochs = args.pretrain_epochs or (1 if args.quick else 15)
-    if args.anneal_epochs is None:
-        args.anneal_epochs = 0 if args.quick else 10
     kwargs = layer_kwargs(args) if callable(layer_kwargs) else dict(layer_kwargs)
 
     import codings
@@ -103,7 +108,9 @@ def run(
             n_classes=10,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            lr=args.finetune_lr,
+            lr=args.head_lr,
+            finetune_lr=args.finetune_lr,
+            lr_schedule=args.lr_schedule,
             patience=args.patience,
             anneal_epochs=args.anneal_epochs,
             seed=seed,
@@ -125,10 +132,12 @@ def run(
         print(f"seed {seed}: test error {error:.2f}% ({len(hist)} fine-tuning epochs)", flush=True)
 
     layer = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    stop = f" (+{args.anneal_epochs} annealed)" if args.anneal_epochs else ""
+    stop += " with early stopping" if args.patience else f", {args.lr_schedule} rate"
     budget = (
-        f"{args.pretrain_epochs} epochs x 3 layers pretraining + at most {args.epochs} "
-        f"(+{args.anneal_epochs} annealed) fine-tuning epochs with early stopping, "
-        f"{len(train.X):,} training images, batch {args.batch_size}"
+        f"{args.pretrain_epochs} epochs x 3 layers pretraining + {args.epochs} epochs head + "
+        f"{args.epochs} epochs fine-tuning{stop}, {len(train.X):,} training images, "
+        f"batch {args.batch_size}"
     )
     C.write_result(
         args,

@@ -10,7 +10,7 @@ Layers: ``codings.build("contractive", contractive=0.1)``: each layer is pretrai
 squared Frobenius norm of its Jacobian (closed form for a sigmoid layer, Rifai et al. eq. 6)
 weighed by ``--contractive`` and added to the per-example reconstruction loss; no corruption.
 The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000, tied weights,
-greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
+greedy pretraining, supervised fine-tuning on a cosine schedule; seeds 0, 1, 2).
 
 Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 100 fine-tuning
 epochs); the closed-form penalty adds one pass over each weight matrix per step. Measured

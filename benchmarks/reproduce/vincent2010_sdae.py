@@ -10,7 +10,7 @@ while that layer is pretrained (the paper chose the fraction among 0.1, 0.25, 0.
 validation set); no corruption during fine-tuning or at test time.
 
 The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000, tied weights,
-greedy pretraining, supervised fine-tuning with early stopping; seeds 0, 1, 2).
+greedy pretraining, supervised fine-tuning on a cosine schedule; seeds 0, 1, 2).
 
 Budget: 15 pretraining epochs per layer and at most 100 fine-tuning epochs per stage (+10
 annealed) per seed; early stopping ends the fine-tuning after 85-95 epochs in all. Measured
