@@ -261,6 +261,10 @@ def test_cli_classify_on_digits(tmp_path, capsys):
             "2",
             "--mode",
             "finetune",
+            "--finetune-lr",
+            "3e-3",
+            "--lr-schedule",
+            "cosine",
         ]
     )
     assert rc == 0
@@ -269,6 +273,9 @@ def test_cli_classify_on_digits(tmp_path, capsys):
     saved = ae_dir / "classifier-finetune" / "model.safetensors"
     clf = codings.load(saved)
     assert clf.metadata["labels"] == 100 and clf.metadata["mode"] == "finetune"
+    history = json.loads((ae_dir / "classifier-finetune" / "history.json").read_text())
+    assert [(r["stage"], r["lr"]) for r in history] == [("head", 1e-3)] * 2 + [("all", 3e-3)] * 2
+    assert clf.metadata["train_args"]["lr_schedule"] == "cosine"
     rc = main(
         [
             "classify",

@@ -393,6 +393,8 @@ def cmd_classify(args) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        finetune_lr=args.finetune_lr,
+        lr_schedule=args.lr_schedule,
         patience=args.patience,
         seed=args.seed,
         callbacks=() if args.json else (show,),
@@ -794,9 +796,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="frozen: train the head on fixed codings; finetune: the head first, then "
         "everything at lr/10; scratch: the same network from random weights",
     )
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=20, help="per stage (default 20)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--finetune-lr", type=float, help="rate of the finetune stage (default: --lr / 10)"
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="constant",
+        help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch",
+    )
     p.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
