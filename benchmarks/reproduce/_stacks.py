@@ -17,10 +17,11 @@ fine-tuning of the whole stack with a softmax on top; the MNIST test error.
   batch 64; the weights after the last epoch are kept. The validation split chose this recipe
   (seed 0, masking 0.25; validation / test error): the earlier one, a constant 1e-4 stopped on
   the validation cross-entropy, reached 1.44% / 1.73%, because the cross-entropy turns upwards
-  within a few epochs while the error keeps falling for 30 more (stopping the cosine run
-  below at its best validation cross-entropy, epoch 1, would give 1.46% / 1.96%); the cosine from 3e-4 reached 1.10% / 1.36%, from 1e-3
-  1.08% / 1.27% (its best validation epoch, 37, also 1.08%). ``--finetune-lr 1e-4
-  --lr-schedule constant --patience 10 --anneal-epochs 10 --epochs 100`` runs the earlier one.
+  within a few epochs while the error keeps falling for 30 more (stopping the cosine run below
+  at its best validation cross-entropy, epoch 1, would give 1.46% / 1.96%); the cosine from
+  3e-4 reached 1.10% / 1.36%, from 1e-3 1.08% / 1.27% (its best validation epoch, 37, also
+  1.08%). ``--finetune-lr 1e-4 --lr-schedule constant --patience 10 --anneal-epochs 10
+  --epochs 100`` runs the earlier one.
 * metric: test error in % = 100 * (1 - accuracy on the 10,000 test images).
 * seeds 0, 1, 2 (weights, shuffling, corruption): mean and standard deviation.
 """
