@@ -132,3 +132,33 @@ def test_batch_size_must_split_evenly(monkeypatch):
             np.zeros((8, 4), np.float32),
             batch_size=16,
         )
+
+
+def test_collectives_leave_no_tensor_held_by_gloo_threads(tmp_path):
+    """After ``_released``, only the caller holds a collective's tensor: a gloo worker thread
+    that still held one at interpreter exit could not take the GIL and aborted the process."""
+    import time
+
+    import torch.distributed as dist
+
+    from codings.train import _released
+
+    dist.init_process_group("gloo", init_method=(tmp_path / "store").as_uri(), rank=0, world_size=1)
+    try:
+        for i in range(50):
+            flag = torch.tensor([float(i)])
+            dist.broadcast(flag, 0)
+            _released(flag)
+            assert flag._use_count() == 1
+            stacked = torch.arange(3.0)
+            dist.all_reduce(stacked)
+            _released(stacked)
+            assert stacked._use_count() == 1
+        # A reference the caller keeps elsewhere ends the wait at the bound, not never.
+        view = flag.view(1)
+        t0 = time.monotonic()
+        _released(flag, timeout=0.05)
+        assert flag._use_count() == 2 and time.monotonic() - t0 < 5
+        del view
+    finally:
+        dist.destroy_process_group()
