@@ -12,10 +12,10 @@ weighed by ``--contractive`` and added to the per-example reconstruction loss; n
 The rest is the shared protocol of ``_stacks.py`` (three sigmoid layers of 1,000, tied weights,
 greedy pretraining, supervised fine-tuning on a cosine schedule; seeds 0, 1, 2).
 
-Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, at most 100 fine-tuning
-epochs); the closed-form penalty adds one pass over each weight matrix per step. Measured
-(1 torch thread, the other core busy with another job): 7-12 min of pretraining and 9-10 min
-of fine-tuning (85-92 epochs before early stopping) per seed, 54 min for seeds 0, 1, 2.
+Budget: as ``vincent2010_sdae.py`` (15 pretraining epochs per layer, 60 + 60 fine-tuning
+epochs); the closed-form penalty adds one pass over each weight matrix per step. Measured (1
+torch thread, the other core busy with another job or two): 8-11 min of pretraining and 14-20
+min of fine-tuning per seed, 77 min for seeds 0, 1, 2.
 
     python benchmarks/reproduce/rifai2011_cae.py               # full budget, seeds 0,1,2
     python benchmarks/reproduce/rifai2011_cae.py --quick       # smoke run: 2,000 images, 1 epoch
