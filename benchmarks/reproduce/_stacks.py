@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import _common as C
 
+from codings.train import LR_SCHEDULES
+
 HIDDEN = (1000, 1000, 1000)
 PROTOCOL = __doc__
 
@@ -55,7 +57,7 @@ def run(
     p.add_argument("--lr", type=float, default=3e-3, help="pretraining learning rate")
     p.add_argument("--head-lr", type=float, default=1e-3, help="the softmax alone, first")
     p.add_argument("--finetune-lr", type=float, default=1e-3, help="the whole stack, then")
-    p.add_argument("--lr-schedule", default="cosine", help="fine-tuning: cosine or constant")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine", help="fine-tuning")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument(
         "--patience", type=int, default=None, help="stop a stage on the validation cross-entropy"

@@ -32,7 +32,7 @@ from .layers import dense_stack, init_linear, parse_sizes
 from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
 from .tour import Row, Tour, step
-from .train import History, _check_schedule, as_tensor, check_optimizer, fit, resolve_device
+from .train import History, _check_optimizer, _check_schedule, as_tensor, fit, resolve_device
 
 __all__ = [
     "MODES",
@@ -281,8 +281,8 @@ def train_classifier(
     cross-entropy and restores its best epoch; ``anneal_epochs`` then adds up to that many
     epochs of the last stage at a tenth of its rate. ``optimizer`` and ``lr_schedule`` are
     :func:`codings.fit`'s, applied to every stage (``"cosine"`` decays each stage's rate over its
-    own epochs). ``n_classes`` defaults to the largest label
-    seen plus one. ``callbacks`` go to :func:`codings.fit` (e.g. to print each epoch).
+    own epochs). ``n_classes`` defaults to the largest label seen plus one. ``callbacks`` go to
+    :func:`codings.fit` (e.g. to print each epoch).
 
     Returns the classifier (in evaluation mode) and its history: ``train_/val_`` ``loss``,
     ``cross_entropy`` and ``accuracy``, with each record's ``stage`` and ``lr``.
@@ -294,7 +294,7 @@ def train_classifier(
             f"mode={mode!r} is not known; choose frozen (train the head on fixed codings), "
             "finetune (train everything) or scratch (random weights)" + suggest(mode, MODES)
         )
-    check_optimizer(optimizer)
+    _check_optimizer(optimizer)
     _check_schedule(lr_schedule)
     dev = resolve_device(device)
     X = as_tensor(X, dev)

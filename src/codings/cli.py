@@ -794,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("frozen", "finetune", "scratch"),
         default="frozen",
         help="frozen: train the head on fixed codings; finetune: the head first, then "
-        "everything at lr/10; scratch: the same network from random weights",
+        "everything at --finetune-lr; scratch: the same network from random weights",
     )
     p.add_argument("--epochs", type=int, default=20, help="per stage (default 20)")
     p.add_argument("--batch-size", type=int, default=64)

@@ -111,7 +111,7 @@ def _objectives(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return {k: ps for k, ps in groups.items() if ps}
 
 
-def check_optimizer(name: str) -> None:
+def _check_optimizer(name: str) -> None:
     if name not in OPTIMIZERS:
         raise ValueError(
             f"optimizer={name!r} is not known; choose one of {', '.join(OPTIMIZERS)}"
@@ -120,7 +120,7 @@ def check_optimizer(name: str) -> None:
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
-    check_optimizer(name)
+    _check_optimizer(name)
     params = list(params)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
