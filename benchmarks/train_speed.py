@@ -52,6 +52,17 @@ def time_codings(X, bs, epochs, precision="fp32"):
     return times, h["train_loss"][-1] / 784
 
 
+def time_codings_autograd(X, bs, epochs):
+    """codings with its hand-written step turned off: every step through autograd."""
+    from codings import train
+
+    train.FUSED = False
+    try:
+        return time_codings(X, bs, epochs)
+    finally:
+        train.FUSED = True
+
+
 def time_codings_bf16(X, bs, epochs):
     """codings with bf16 autocast (weights and Adam state stay float32)."""
     return time_codings(X, bs, epochs, precision="bf16")
@@ -158,6 +169,7 @@ def time_keras_xla(X, bs, epochs):
 
 CONTENDERS = {
     "codings": time_codings,
+    "codings-autograd": time_codings_autograd,
     "codings-bf16": time_codings_bf16,
     "torch-dataloader": time_dataloader,
     "torch-fused-loop": time_stock_fast,

@@ -1,0 +1,165 @@
+"""The hand-written training step: autograd's gradients, and autograd wherever it does not apply."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from codings import build, fit, fused, train
+from codings.layers import TiedLinear
+from codings.layerwise import shallow_autoencoder
+from codings.models import Autoencoder
+from codings.noise import GaussianNoise
+
+
+def _x(n=48, d=20, seed=0):
+    return torch.rand(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def _autograd(model, x, seed=0):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    total, parts = model.loss(x)
+    total.backward()
+    grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
+    return float(total), {k: float(v) for k, v in parts.items()}, grads
+
+
+def _fused(model, x, seed=0):
+    model.train()
+    step = fused.plan(model)
+    assert step is not None
+    torch.manual_seed(seed)
+    total, parts = step(x)
+    grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
+    return float(total), {k: float(v) for k, v in parts.items()}, grads
+
+
+def _assert_same(model, x):
+    total_a, parts_a, grads_a = _autograd(model, x)
+    total_f, parts_f, grads_f = _fused(model, x)
+    assert total_f == pytest.approx(total_a, rel=1e-5)
+    assert parts_f.keys() == parts_a.keys()
+    for k in parts_a:
+        assert parts_f[k] == pytest.approx(parts_a[k], rel=1e-5)
+    assert grads_f.keys() == grads_a.keys()
+    for name, ga in grads_a.items():
+        gf = grads_f[name]
+        if ga is None:
+            assert gf is None, name
+        else:
+            torch.testing.assert_close(gf, ga, rtol=1e-4, atol=1e-6 * ga.abs().max().item())
+
+
+@pytest.mark.parametrize("activation", ["elu", "relu", "selu", "sigmoid", "tanh", "linear"])
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("output", ["linear", "bernoulli"])
+def test_gradients_equal_autograds(activation, tied, output):
+    model = build(
+        "stacked", n_features=20, hidden=(12, 6), activation=activation, tied=tied,
+        output=output, seed=3,
+    )  # fmt: skip
+    _assert_same(model, _x())
+
+
+def test_l2_penalty_and_its_gradient():
+    model = build("stacked", n_features=20, hidden=(12, 6), tied=True, l2=0.3, seed=1)
+    _assert_same(model, _x())
+
+
+def test_input_corruption_draws_the_same_noise_as_the_model():
+    model = build("denoising", n_features=20, hidden=(12, 6), seed=2)
+    assert model.corruption is not None
+    _assert_same(model, _x())
+
+
+def test_frozen_layers_get_no_gradient_and_the_rest_match():
+    model = build("stacked", n_features=20, hidden=(12, 6), tied=False, seed=4)
+    for p in model.encoder[0].parameters():
+        p.requires_grad_(False)
+    _assert_same(model, _x())
+    assert model.encoder[0][0].weight.grad is None
+
+
+def test_a_layerwise_phase_matches():
+    model = build("stacked", n_features=20, hidden=(12, 6), tied=True, seed=5)
+    shallow = shallow_autoencoder(model, 2)
+    codes = model.encoder[0](_x()).detach()
+    _assert_same(shallow, codes)
+
+
+def test_tied_layer_without_bias_and_a_bare_linear_layer():
+    enc = nn.Sequential(nn.Linear(20, 8), nn.ELU(alpha=0.5))
+    dec = nn.Sequential(TiedLinear(enc[0], bias=False))  # no activation after it
+    _assert_same(Autoencoder(enc, dec), _x())
+
+
+def _vae():
+    return build("vae", n_features=20, hidden=(12,), latent_dim=4, seed=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _vae,  # a stochastic bottleneck
+        lambda: build("contractive", n_features=20, hidden=(12,), seed=0),  # a Jacobian penalty
+        lambda: build("sparse", n_features=20, hidden=(12,), seed=0),  # penalty on codings
+        lambda: Autoencoder(nn.Sequential(nn.Linear(20, 8), nn.Dropout(0.1)), nn.Linear(8, 20)),
+        lambda: Autoencoder(nn.Sequential(nn.ELU(), nn.Linear(20, 8)), nn.Linear(8, 20)),
+    ],
+)
+def test_anything_else_is_left_to_autograd(make):
+    assert fused.plan(make()) is None
+
+
+def test_a_forward_hook_is_left_to_autograd():
+    model = build("stacked", n_features=20, hidden=(12, 6), seed=0)
+    assert fused.plan(model) is not None
+    model.encoder[1].register_forward_hook(lambda *a: None)
+    assert fused.plan(model) is None
+
+
+def test_fit_takes_the_fused_step_and_matches_autograd_training(monkeypatch):
+    X = np.random.default_rng(0).random((200, 20), dtype=np.float32)
+    calls = []
+    real = fused.FusedStep.__call__
+
+    def counted(self, x):
+        calls.append(len(x))
+        return real(self, x)
+
+    monkeypatch.setattr(fused.FusedStep, "__call__", counted)
+    runs = {}
+    for flag in (True, False):
+        monkeypatch.setattr(train, "FUSED", flag)
+        model = build("stacked", n_features=20, hidden=(12, 6), tied=True, l2=0.01, seed=0)
+        h = fit(model, X, epochs=3, batch_size=32, lr=1e-2, seed=1, clip_norm=5.0)
+        runs[flag] = (h, model.state_dict())
+    assert len(calls) == 3 * 7  # every step of the fused run, none of the other
+    for key in ("train_loss", "train_reconstruction", "train_l2"):
+        np.testing.assert_allclose(runs[True][0][key], runs[False][0][key], rtol=1e-4)
+    for k, v in runs[False][1].items():
+        torch.testing.assert_close(runs[True][1][k], v, rtol=1e-3, atol=1e-5)
+
+
+def test_the_fused_step_is_deterministic():
+    X = np.random.default_rng(1).random((100, 20), dtype=np.float32)
+    states = []
+    for _ in range(2):
+        model = build("denoising", n_features=20, hidden=(12, 6), seed=0)
+        fit(model, X, epochs=2, batch_size=16, seed=3)
+        states.append(model.state_dict())
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k])
+
+
+def test_gaussian_noise_module_has_no_parameters():
+    # The fused step applies corruptions without differentiating through them.
+    assert next(GaussianNoise(0.1).parameters(), None) is None
+
+
+def test_a_squashed_output_under_squared_error():
+    enc = nn.Sequential(nn.Linear(20, 8), nn.Tanh())
+    dec = nn.Sequential(nn.Linear(8, 20), nn.Sigmoid())
+    _assert_same(Autoencoder(enc, dec), _x())
