@@ -42,7 +42,7 @@ $(KERAS_VENV)/.installed:
 
 bench: $(STAMP) $(KERAS_VENV)/.installed
 	$(BIN)/python benchmarks/roofline.py --batch-sizes 150,256
-	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 8
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/encode_speed.py
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/scaling.py
 

@@ -4,12 +4,16 @@ Runs in the benchmark's own Keras environment (``make bench`` makes ``.venv-kera
 TensorFlow are never dependencies of codings), as a child process of ``train_speed.py``:
 
     .venv-keras/bin/python benchmarks/keras_worker.py X.npy --batch-size 256 --epochs 2 [--xla]
+    .venv-keras/bin/python benchmarks/keras_worker.py X.npy --batch-size 256 --serve [--xla]
 
 The model is the seed's stacked autoencoder as a Keras user writes it: Dense layers with ELU
 and He initialisation, a ``DenseTranspose`` layer for the tied decoder (the usual recipe),
 Adam at 1e-3 and the mean squared error, ``model.fit`` on NumPy arrays with shuffling. One
 warm-up epoch (graph tracing, XLA compilation), then ``--epochs`` timed epochs. Prints one JSON
-line: the epoch times and the last training loss.
+line: the epoch times and the last training loss. With ``--serve`` it prints ``ready`` after
+the warm-up, then trains one epoch for every line read from stdin and answers each with a JSON
+line (the epoch time and loss), until stdin closes: ``train_speed.py`` interleaves its epochs
+with the other contenders'.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--xla", action="store_true", help="compile the train step with XLA")
+    p.add_argument("--serve", action="store_true", help="one epoch per line read from stdin")
     args = p.parse_args(argv)
 
     import keras
@@ -77,6 +82,17 @@ def main(argv=None) -> int:
             self.times.append(time.perf_counter() - self.t0)
 
     timer = Timer()
+    if args.serve:
+        model.fit(X, X, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0)
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            hist = model.fit(
+                X, X, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0,
+                callbacks=[timer],
+            )  # fmt: skip
+            loss = float(hist.history["loss"][-1])
+            print(json.dumps({"time": timer.times[-1], "loss": loss}), flush=True)
+        return 0
     hist = model.fit(
         X,
         X,

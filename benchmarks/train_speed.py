@@ -1,13 +1,16 @@
 """Training speed: codings.fit against the loops and libraries users would otherwise run.
 
 The seed's stacked autoencoder (784-300-150-300-784, ELU, He init, tied weights, Adam) on
-MNIST's 55,000 training images. All contenders run in this session (Keras in a child process
-of its own environment, ``.venv-keras``, see ``keras_worker.py``), round-robin over
-``--rounds`` rounds (each call: one warm-up epoch, then ``--epochs`` timed epochs), so a drift
-of a shared machine's speed touches all of them alike. The table gives the median epoch time,
-its ratio to codings and to the matrix-product bound from ``roofline.py``.
+MNIST's 55,000 training images. Every contender is set up once and then trained one epoch at a
+time, interleaved: each round runs one epoch of every contender, in an order that rotates from
+round to round (Keras runs as a persistent child process of its own environment,
+``.venv-keras``, see ``keras_worker.py``). A shared machine's speed drifts from minute to
+minute; an epoch of codings and an epoch of a contender in the same round see nearly the same
+machine, so the table's ratio to codings is the median over rounds of the per-round ratio.
+It also gives each contender's median epoch and its ratio to the matrix-product bound from
+``roofline.py`` (measured at the start, in the same process).
 
-    python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 3 --epochs 2
+    python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 8
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from roofline import epoch_bound, matmul_shapes  # noqa: E402
 
 import codings  # noqa: E402
+from codings import train  # noqa: E402
 from codings.datasets import load_dataset  # noqa: E402
 
 HIDDEN = (300, 150)
@@ -43,58 +51,67 @@ def model(seed: int = 0):
     return codings.build("stacked", n_features=784, hidden=HIDDEN, tied=True, seed=seed)
 
 
-def time_codings(X, bs, epochs, precision="fp32"):
+# Each contender: setup(X, batch_size) -> epoch(), which trains one epoch and returns
+# (seconds, training loss per pixel).
+
+
+def setup_codings(X, bs, precision="fp32", fused=True):
     m = model()
-    kw = {"batch_size": bs, "lr": LR, "device": "cpu", "precision": precision}
-    codings.fit(m, X, epochs=1, **kw)  # warm-up
-    h = codings.fit(m, X, epochs=epochs, **kw)
-    times = [r["time"] for r in h.records]
-    return times, h["train_loss"][-1] / 784
+    seed = iter(range(1, 1 << 30))
+
+    def epoch():
+        before = train.FUSED
+        train.FUSED = fused
+        try:
+            h = codings.fit(
+                m, X, epochs=1, batch_size=bs, lr=LR, device="cpu", precision=precision,
+                seed=next(seed),
+            )  # fmt: skip
+        finally:
+            train.FUSED = before
+        # fit's own epoch time: the loop, not the argument checks before it.
+        return h.records[0]["time"], h["train_loss"][-1] / 784
+
+    return epoch
 
 
-def time_codings_autograd(X, bs, epochs):
+def setup_codings_autograd(X, bs):
     """codings with its hand-written step turned off: every step through autograd."""
-    from codings import train
-
-    train.FUSED = False
-    try:
-        return time_codings(X, bs, epochs)
-    finally:
-        train.FUSED = True
+    return setup_codings(X, bs, fused=False)
 
 
-def time_codings_bf16(X, bs, epochs):
+def setup_codings_bf16(X, bs):
     """codings with bf16 autocast (weights and Adam state stay float32)."""
-    return time_codings(X, bs, epochs, precision="bf16")
+    return setup_codings(X, bs, precision="bf16")
 
 
-def time_dataloader(X, bs, epochs):
+def setup_dataloader(X, bs):
     """The loop a user would write from the PyTorch tutorials."""
     from torch.utils.data import DataLoader, TensorDataset
 
     m = model()
     opt = torch.optim.Adam(m.parameters(), lr=LR)
     loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=bs, shuffle=True)
-    times = []
-    for epoch in range(epochs + 1):
+
+    def epoch():
         t0 = time.perf_counter()
         for (xb,) in loader:
             loss = nn.functional.mse_loss(m(xb), xb)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        if epoch:
-            times.append(time.perf_counter() - t0)
-    return times, float(loss.detach())
+        return time.perf_counter() - t0, float(loss.detach())
+
+    return epoch
 
 
-def time_stock_fast(X, bs, epochs):
+def setup_stock_fast(X, bs):
     """The best stock loop: no DataLoader, slices of a permutation, fused Adam."""
     m = model()
     opt = torch.optim.Adam(m.parameters(), lr=LR, fused=True)
     Xt = torch.from_numpy(X)
-    times = []
-    for epoch in range(epochs + 1):
+
+    def epoch():
         t0 = time.perf_counter()
         perm = torch.randperm(len(Xt))
         for i in range(0, len(Xt), bs):
@@ -103,12 +120,12 @@ def time_stock_fast(X, bs, epochs):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if epoch:
-            times.append(time.perf_counter() - t0)
-    return times, float(loss.detach())
+        return time.perf_counter() - t0, float(loss.detach())
+
+    return epoch
 
 
-def time_sklearn(X, bs, epochs):
+def setup_sklearn(X, bs):
     from sklearn.neural_network import MLPRegressor
 
     reg = MLPRegressor(
@@ -120,17 +137,15 @@ def time_sklearn(X, bs, epochs):
         shuffle=True,
         random_state=0,
     )
-    times = []
-    import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for epoch in range(epochs + 1):
+    def epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             t0 = time.perf_counter()
             reg.fit(X, X)
-            if epoch:
-                times.append(time.perf_counter() - t0)
-    return times, float(reg.loss_)
+            return time.perf_counter() - t0, float(reg.loss_)
+
+    return epoch
 
 
 KERAS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-keras" / "bin" / "python"
@@ -141,96 +156,127 @@ def keras_python() -> str:
     return os.environ.get("KERAS_PYTHON", str(KERAS_PYTHON))
 
 
-def _time_keras(X, bs, epochs, xla: bool):
-    """Keras 3 on TensorFlow in its own environment, in a child process (keras_worker.py)."""
-    import subprocess
-    import tempfile
-
-    import numpy as np
-
-    python = keras_python()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "X.npy"
-        np.save(path, X)
-        cmd = [python, str(Path(__file__).with_name("keras_worker.py")), str(path)]
-        cmd += ["--batch-size", str(bs), "--epochs", str(epochs)] + (["--xla"] if xla else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
-    return result["times"], result["loss"]
+_CHILDREN: list[subprocess.Popen] = []
 
 
-def time_keras(X, bs, epochs):
-    return _time_keras(X, bs, epochs, xla=False)
+def _setup_keras(X, bs, xla: bool):
+    """Keras 3 on TensorFlow in its own environment: a child process that trains on request."""
+    tmp = tempfile.mkdtemp(prefix="codings-keras-")
+    path = Path(tmp) / "X.npy"
+    np.save(path, X)
+    cmd = [python := keras_python(), str(Path(__file__).with_name("keras_worker.py")), str(path)]
+    cmd += ["--batch-size", str(bs), "--serve"] + (["--xla"] if xla else [])
+    child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _CHILDREN.append(child)
+    if child.stdout.readline().strip() != "ready":  # after its warm-up epoch
+        raise RuntimeError(f"the Keras worker ({python}) did not start")
+    path.unlink()
+
+    def epoch():
+        child.stdin.write("epoch\n")
+        child.stdin.flush()
+        result = json.loads(child.stdout.readline())
+        return result["time"], result["loss"]
+
+    return epoch
 
 
-def time_keras_xla(X, bs, epochs):
-    return _time_keras(X, bs, epochs, xla=True)
+def setup_keras(X, bs):
+    return _setup_keras(X, bs, xla=False)
+
+
+def setup_keras_xla(X, bs):
+    return _setup_keras(X, bs, xla=True)
 
 
 CONTENDERS = {
-    "codings": time_codings,
-    "codings-autograd": time_codings_autograd,
-    "codings-bf16": time_codings_bf16,
-    "torch-dataloader": time_dataloader,
-    "torch-fused-loop": time_stock_fast,
-    "keras-tf": time_keras,
-    "keras-tf-xla": time_keras_xla,
-    "sklearn-mlp": time_sklearn,
+    "codings": setup_codings,
+    "codings-autograd": setup_codings_autograd,
+    "codings-bf16": setup_codings_bf16,
+    "torch-dataloader": setup_dataloader,
+    "torch-fused-loop": setup_stock_fast,
+    "keras-tf": setup_keras,
+    "keras-tf-xla": setup_keras_xla,
+    "sklearn-mlp": setup_sklearn,
 }
+
+
+def run(X, bs: int, names: list[str], rounds: int) -> dict[str, dict]:
+    """Interleaved epochs; per contender its epoch times and per-round ratios to codings."""
+    epochs = {}
+    for name in names:
+        epochs[name] = CONTENDERS[name](X, bs)
+        epochs[name]()  # warm-up (Keras's came before "ready")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    losses: dict[str, float] = {}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        got = {}
+        for name in order:
+            got[name], losses[name] = epochs[name]()
+            times[name].append(got[name])
+        for name in names:
+            ratios[name].append(got[name] / got["codings"])
+    for child in _CHILDREN:
+        child.stdin.close()
+        child.wait(timeout=60)
+    _CHILDREN.clear()
+    return {
+        name: {"times": times[name], "ratios": ratios[name], "loss": losses[name]} for name in names
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-sizes", default="150,256")
-    p.add_argument("--epochs", type=int, default=2, help="timed epochs per contender and round")
-    p.add_argument("--rounds", type=int, default=3, help="rounds over all contenders")
+    p.add_argument("--rounds", type=int, default=8, help="interleaved epochs per contender")
     p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
     p.add_argument("--data-dir", default=os.environ.get("CODINGS_DATA_DIR"))
     p.add_argument("--n", type=int, default=55000, help="training images")
-    p.add_argument("--quick", action="store_true", help="5,000 images, 2 epochs (smoke run)")
+    p.add_argument("--quick", action="store_true", help="5,000 images, 2 rounds (smoke run)")
     p.add_argument("--out", default="benchmarks/results/train_speed.json")
     args = p.parse_args(argv)
-    if "keras" in args.only and not Path(keras_python()).exists():
+    names = args.only.split(",")
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown:
+        p.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+    if "codings" not in names:
+        names.insert(0, "codings")  # the reference of every ratio
+    if any(n.startswith("keras") for n in names) and not Path(keras_python()).exists():
         print(
             f"# no Keras environment at {keras_python()} (make bench creates it); Keras skipped",
             file=sys.stderr,
         )
-        args.only = ",".join(n for n in args.only.split(",") if not n.startswith("keras"))
+        names = [n for n in names if not n.startswith("keras")]
     if args.quick:
-        args.n, args.epochs, args.rounds = 5000, 1, 1
+        args.n, args.rounds = 5000, 2
     X = load_dataset("mnist", "train", data_dir=args.data_dir).X[: args.n]
     rows = []
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
         bound = epoch_bound(matmul_shapes(len(X), bs, HIDDEN), repeats=3)
-        # Round-robin: each round runs every contender once, so slow drifts of a shared
-        # machine's speed touch all of them alike.
-        names = args.only.split(",")
-        times: dict[str, list[float]] = {name: [] for name in names}
-        losses: dict[str, float] = {}
-        for _ in range(args.rounds):
-            for name in names:
-                t, losses[name] = CONTENDERS[name](X, bs, args.epochs)
-                times[name] += t
-        results = {name: (statistics.median(times[name]), losses[name]) for name in names}
-        base = results.get("codings", (float("nan"),))[0]
-        for name, (t, loss) in results.items():
+        results = run(X, bs, names, args.rounds)
+        for name, res in results.items():
+            t = statistics.median(res["times"])
             rows.append(
                 {
                     "batch_size": bs,
                     "contender": name,
                     "median_epoch_s": t,
-                    "vs_codings": t / base,
+                    "vs_codings": statistics.median(res["ratios"]),
                     "vs_bound": t / bound,
                     "bound_s": bound,
-                    "final_loss_per_pixel": loss,
+                    "epoch_times_s": res["times"],
+                    "final_loss_per_pixel": res["loss"],
                     "peak_rss_mb": peak_rss_mb(),
                 }
             )
     print(
-        f"# train speed: {len(X)} images, {torch.get_num_threads()} threads, "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
+        f"# train speed: {len(X)} images, {args.rounds} interleaved rounds, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}"
     )
-    print("| batch | contender | median epoch (s) | x codings | x bound | bound (s) |")
+    print("| batch | contender | median epoch (s) | x codings (paired) | x bound | bound (s) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(

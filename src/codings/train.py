@@ -228,6 +228,12 @@ def fit(
     ``precision="bf16"`` (CPU or GPU) or ``"fp16"`` (GPU, with loss scaling) computes the loss
     under autocast; weights and optimiser state stay in float32.
 
+    A plain dense autoencoder (Linear or tied layers, pointwise activations, squared error or
+    cross-entropy, optionally L2 and input noise) trains with the hand-written step of
+    :mod:`codings.fused` in float32 on one process: the same gradients as autograd up to
+    rounding, with less overhead. Every other model, and ``codings.train.FUSED = False``, uses
+    autograd.
+
     ``lr_schedule="cosine"`` lowers the learning rate after every step along half a cosine,
     from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
     depends only on the step number, so a resumed run follows the same schedule.
