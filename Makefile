@@ -42,9 +42,10 @@ $(KERAS_VENV)/.installed:
 
 bench: $(STAMP) $(KERAS_VENV)/.installed
 	$(BIN)/python benchmarks/roofline.py --batch-sizes 150,256
-	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 8
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/train_speed.py --batch-sizes 150,256 --rounds 12
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/encode_speed.py
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/scaling.py
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/memory.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
