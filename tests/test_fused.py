@@ -23,7 +23,7 @@ def _autograd(model, x, seed=0):
     total, parts = model.loss(x)
     total.backward()
     grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
-    return float(total), {k: float(v) for k, v in parts.items()}, grads
+    return float(total.detach()), {k: float(v.detach()) for k, v in parts.items()}, grads
 
 
 def _fused(model, x, seed=0):
@@ -33,7 +33,7 @@ def _fused(model, x, seed=0):
     torch.manual_seed(seed)
     total, parts = step(x)
     grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
-    return float(total), {k: float(v) for k, v in parts.items()}, grads
+    return float(total.detach()), {k: float(v.detach()) for k, v in parts.items()}, grads
 
 
 def _assert_same(model, x):
