@@ -5,9 +5,10 @@ with a squared-error or cross-entropy loss. For those, the gradients have a shor
 and computing them directly saves what autograd spends on recording a graph and on temporary
 tensors: activations are applied in place, the loss's gradient scale rides along in the matrix
 products (their ``alpha``), and the two gradient contributions of a tied weight are summed
-inside the second product (``addmm_``) instead of in a separate pass. The gradients are the
-same as autograd's up to float rounding (tests compare them), written to each parameter's
-``.grad``; the optimiser step is the usual one.
+inside the second product (``addmm_``) instead of in a separate pass; for a linear output the
+residual is formed as ``(b - x) + a @ W`` in one product. The gradients are the same as
+autograd's up to float rounding (tests compare them), written to each parameter's ``.grad``
+(buffers kept from step to step); the optimiser step is the usual one.
 
 :func:`plan` returns ``None`` for anything else (a bottleneck, penalties other than L2, hooks,
 layers other than Linear/TiedLinear and the activations below), and ``fit`` then uses autograd.
