@@ -170,9 +170,6 @@ class FusedStep:
         ]
         # The backward pass stops at the lowest layer that trains.
         self.lowest = trains.index(True) if any(trains) else len(layers)
-        self.l2 = [p.weight for p in model.penalties]
-        parts = (model.encoder, model.decoder)
-        self.l2_weights = [p for m in parts for p in m.parameters() if p.dim() > 1]
         self.grads: dict[int, torch.Tensor] = {}
 
     def _grad(self, p: torch.Tensor) -> torch.Tensor:
@@ -240,14 +237,14 @@ class FusedStep:
                     g.mul_(scale)
                 scale = 1.0
         parts = {"reconstruction": rec}
-        for weight, name in zip(self.l2, (p.name for p in model.penalties), strict=True):
+        for penalty in model.penalties:  # plan() admits one L2Penalty at most
             value = 0.0
-            for w in self.l2_weights:
+            for w in penalty.weights(model):
                 flat = w.reshape(-1)
                 value = value + torch.dot(flat, flat)
-                if w.requires_grad and weight and id(w) in written:
-                    self._grad(w).add_(w, alpha=2.0 * weight)
-            parts[name] = weight * value
+                if w.requires_grad and penalty.weight and id(w) in written:
+                    self._grad(w).add_(w, alpha=2.0 * penalty.weight)
+            parts[penalty.name] = penalty.weight * value
         for p in model.parameters():
             if p.requires_grad:
                 p.grad = self.grads[id(p)] if id(p) in written else None

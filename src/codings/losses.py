@@ -47,7 +47,11 @@ class L2Penalty(nn.Module):
         super().__init__()
         self.weight = float(weight)
 
-    def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def weights(model: nn.Module) -> list[torch.Tensor]:
+        """The penalised matrices: the encoder's, bottleneck's and decoder's, each once."""
         parts = (model.encoder, model.bottleneck, model.decoder)
-        weights = [p for m in parts if m is not None for p in m.parameters() if p.dim() > 1]
-        return self.weight * sum(w.square().sum() for w in weights)
+        return [p for m in parts if m is not None for p in m.parameters() if p.dim() > 1]
+
+    def forward(self, model: nn.Module, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.weight * sum(w.square().sum() for w in self.weights(model))

@@ -308,8 +308,7 @@ def fit(
                     for name, opt in opts.items():
                         with autocast():
                             if fused is not None:
-                                opt.zero_grad(set_to_none=True)
-                                total, parts = fused(xb)  # gradients written as well
+                                total, parts = fused(xb)  # sets every trainable .grad too
                             elif step_loss is None:
                                 total, parts = _loss(model, xb, name)
                             else:
@@ -323,19 +322,16 @@ def fit(
                             raise TrainingDiverged(
                                 _diverged_message(epoch, b, name, total, parts, lr, checkpoint)
                             )
+                        if fused is None:
+                            opt.zero_grad(set_to_none=True)
+                            (total if scaler is None else scaler.scale(total)).backward()
+                        if clip_norm is not None:
+                            if scaler is not None:
+                                scaler.unscale_(opt)
+                            nn.utils.clip_grad_norm_(groups[name], clip_norm)
                         if scaler is None:
-                            if fused is None:
-                                opt.zero_grad(set_to_none=True)
-                                total.backward()
-                            if clip_norm is not None:
-                                nn.utils.clip_grad_norm_(groups[name], clip_norm)
                             opt.step()
                         else:
-                            opt.zero_grad(set_to_none=True)
-                            scaler.scale(total).backward()
-                            if clip_norm is not None:
-                                scaler.unscale_(opt)
-                                nn.utils.clip_grad_norm_(groups[name], clip_norm)
                             scaler.step(opt)
                             scaler.update()
                         prefix = "" if name == "loss" else f"{name}_"
