@@ -16,27 +16,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+LOAD = (
+    "import codings\n"
+    "from codings.datasets import load_dataset\n"
+    "X = load_dataset('mnist', 'train', data_dir=DATA).X\n"
+)
+FIT = (
+    "m = codings.build('stacked', n_features=784, hidden=(300, 150), tied=True, seed=0)\n"
+    "codings.fit(m, X, epochs=1, batch_size=256, device='cpu', precision={precision!r})\n"
+)
 STEPS = {
     "import torch": "import torch",
-    "import codings + load MNIST": (
-        "import codings\n"
-        "from codings.datasets import load_dataset\n"
-        "X = load_dataset('mnist', 'train', data_dir=DATA).X\n"
-    ),
-    "... + fit 1 epoch (fp32)": (
-        "import codings\n"
-        "from codings.datasets import load_dataset\n"
-        "X = load_dataset('mnist', 'train', data_dir=DATA).X\n"
-        "m = codings.build('stacked', n_features=784, hidden=(300, 150), tied=True, seed=0)\n"
-        "codings.fit(m, X, epochs=1, batch_size=256, device='cpu')\n"
-    ),
-    "... + fit 1 epoch (bf16)": (
-        "import codings\n"
-        "from codings.datasets import load_dataset\n"
-        "X = load_dataset('mnist', 'train', data_dir=DATA).X\n"
-        "m = codings.build('stacked', n_features=784, hidden=(300, 150), tied=True, seed=0)\n"
-        "codings.fit(m, X, epochs=1, batch_size=256, device='cpu', precision='bf16')\n"
-    ),
+    "import codings + load MNIST": LOAD,
+    "... + fit 1 epoch (fp32)": LOAD + FIT.format(precision="fp32"),
+    "... + fit 1 epoch (bf16)": LOAD + FIT.format(precision="bf16"),
 }
 
 REPORT = "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"

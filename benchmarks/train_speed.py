@@ -59,7 +59,8 @@ def setup_codings(X, bs, precision="fp32", fused=True):
     m = model()
     # Each call trains one more epoch of the same run, resumed from the last call's checkpoint
     # (weights, Adam's state, RNG), so the losses compare with the other contenders' runs.
-    ckpt = Path(tempfile.mkdtemp(prefix="codings-speed-")) / "run.pt"
+    tmp = tempfile.TemporaryDirectory(prefix="codings-speed-")
+    ckpt = Path(tmp.name) / "run.pt"
     done = [0]
 
     def epoch():
@@ -76,6 +77,7 @@ def setup_codings(X, bs, precision="fp32", fused=True):
         # fit's own epoch time: the loop, not loading, checks or the checkpoint after it.
         return h.records[-1]["time"], h["train_loss"][-1] / 784
 
+    epoch.workdir = tmp  # the directory goes when the contender does
     return epoch
 
 
@@ -165,8 +167,8 @@ _CHILDREN: list[subprocess.Popen] = []
 
 def _setup_keras(X, bs, xla: bool):
     """Keras 3 on TensorFlow in its own environment: a child process that trains on request."""
-    tmp = tempfile.mkdtemp(prefix="codings-keras-")
-    path = Path(tmp) / "X.npy"
+    tmp = tempfile.TemporaryDirectory(prefix="codings-keras-")
+    path = Path(tmp.name) / "X.npy"
     np.save(path, X)
     cmd = [python := keras_python(), str(Path(__file__).with_name("keras_worker.py")), str(path)]
     cmd += ["--batch-size", str(bs), "--serve"] + (["--xla"] if xla else [])
@@ -174,7 +176,7 @@ def _setup_keras(X, bs, xla: bool):
     _CHILDREN.append(child)
     if child.stdout.readline().strip() != "ready":  # after its warm-up epoch
         raise RuntimeError(f"the Keras worker ({python}) did not start")
-    path.unlink()
+    tmp.cleanup()  # the worker has read the data
 
     def epoch():
         child.stdin.write("epoch\n")
