@@ -273,6 +273,7 @@ def cmd_train(args) -> int:
             device=device,
             precision=args.precision,
             lr_schedule=args.lr_schedule,
+            threads=args.threads,
         )
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
@@ -747,6 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads for training (default: by model size and load)"
+    )
     p.add_argument(
         "--precision",
         default="fp32",

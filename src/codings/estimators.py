@@ -11,6 +11,7 @@ They pickle like any scikit-learn object; ``save``/``load`` write and read the s
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from torch import nn
 
 from .errors import suggest
 from .models import MODELS, build, builder_params
+from .threads import check as check_threads
+from .threads import step_flops, thread_count
 from .tour import Row, Tour, step
 from .train import OPTIMIZERS, History, fit
 
@@ -313,6 +316,35 @@ def _cpu_copy(module: nn.Module) -> nn.Module:
     return copy.deepcopy(module).cpu()
 
 
+def _threaded(method):
+    """Run an estimator's method with torch's CPU threads as its ``threads`` parameter says.
+
+    An explicit count holds for everything inside (training, validation, inference); None
+    leaves the choice to each call inside, by the size of its work.
+    """
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        threads = getattr(self, "threads", None)
+        check_threads(threads)
+        if threads is None or threads == "auto":
+            return method(self, *args, **kwargs)
+        with thread_count(threads):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
+def _inference_threads(infer):
+    @functools.wraps(infer)
+    def run(fn, module: nn.Module, X: np.ndarray) -> np.ndarray:
+        with thread_count(None, step_flops(module, _BATCH, training=False)):
+            return infer(fn, module, X)
+
+    return run
+
+
+@_inference_threads
 @torch.no_grad()
 def _infer(fn, module: nn.Module, X: np.ndarray) -> np.ndarray:
     """``fn`` over ``X`` in evaluation mode, in batches on the module's device -> float32 array.
@@ -360,6 +392,10 @@ _PARAMS_DOC = """
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     verbose : int, default=0
         1 shows a progress bar (on standard error) while training.
+    threads : int, "auto" or None, default=None
+        torch's CPU threads while fitting and predicting; None or "auto" chooses from the size
+        of the work and the machine's load (one thread for small models or busy machines, never
+        more than a joblib worker's ``OMP_NUM_THREADS``), see :func:`codings.threads.policy`.
 """
 
 
@@ -423,6 +459,7 @@ class AutoencoderTransformer(
         random_state=None,
         device="auto",
         verbose=0,
+        threads=None,
     ):
         self.model = model
         self.hidden = hidden
@@ -443,19 +480,23 @@ class AutoencoderTransformer(
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.threads = threads
 
+    @_threaded
     def fit(self, X, y=None):
         """Train the autoencoder on ``X`` (n_samples, n_features); ``y`` is ignored."""
         X = self._validate(X, reset=True)
         self._train_autoencoder(X, self._seed())
         return self
 
+    @_threaded
     def transform(self, X):
         """The codings of ``X``, shape (n_samples, latent_dim_), in ``X``'s float dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
         return _infer(self.model_.encode, self.model_, X).astype(X.dtype, copy=False)
 
+    @_threaded
     def inverse_transform(self, X):
         """Decode codings (n_samples, latent_dim_) back to data space."""
         self._check_fitted()
@@ -467,6 +508,7 @@ class AutoencoderTransformer(
             )
         return _infer(self.model_.decode, self.model_, Z).astype(Z.dtype, copy=False)
 
+    @_threaded
     def score_samples(self, X):
         """Negative mean squared reconstruction error of each sample (higher is better)."""
         self._check_fitted()
@@ -544,6 +586,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         random_state=None,
         device="auto",
         verbose=0,
+        threads=None,
     ):
         self.model = model
         self.contamination = contamination
@@ -565,7 +608,9 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.threads = threads
 
+    @_threaded
     def fit(self, X, y=None):
         """Train on ``X`` (mostly normal samples) and set the threshold; ``y`` is ignored."""
         c = self.contamination
@@ -581,6 +626,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         self.threshold_ = -self.offset_
         return self
 
+    @_threaded
     def score_samples(self, X):
         """Negative mean squared reconstruction error of each sample (higher: more normal)."""
         self._check_fitted()
@@ -666,6 +712,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         random_state=None,
         device="auto",
         verbose=0,
+        threads=None,
     ):
         self.model = model
         self.mode = mode
@@ -690,7 +737,9 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.threads = threads
 
+    @_threaded
     def fit(self, X, y, X_unlabeled=None):
         """Pretrain on ``X`` (+ ``X_unlabeled``) without labels, then train on ``(X, y)``."""
         from .classify import MODES, train_classifier
@@ -741,6 +790,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         )
         return self
 
+    @_threaded
     def _logits(self, X) -> np.ndarray:
         self._check_fitted()
         X = self._validate(X, reset=False)

@@ -6,18 +6,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from .threads import step_flops, thread_count
 from .train import as_tensor
 
 
 @torch.no_grad()
-def _batched(fn, X, batch_size: int) -> np.ndarray:
-    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]).numpy()
+def _batched(fn, X, batch_size: int, model: nn.Module, threads=None) -> np.ndarray:
+    flops = step_flops(model, min(batch_size, X.shape[0]), training=False)
+    with thread_count(threads, flops):
+        batches = [fn(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]
+    return torch.cat(batches).numpy()
 
 
-def encode(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
-    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU)."""
+def encode(model: nn.Module, X, *, batch_size: int = 4096, threads=None) -> np.ndarray:
+    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU).
+
+    ``threads``: torch's CPU threads during the call (None: :func:`codings.threads.policy`).
+    """
     model.eval()
-    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size)
+    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size, model, threads)
 
 
 def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transform=None) -> tuple:
@@ -58,14 +65,15 @@ def _prep(X, transform):
     return transform(X) if transform is not None else X
 
 
-def decode(model: nn.Module, Z, *, batch_size: int = 4096) -> np.ndarray:
+def decode(model: nn.Module, Z, *, batch_size: int = 4096, threads=None) -> np.ndarray:
     model.eval()
-    return _batched(model.decode, as_tensor(Z, torch.device("cpu"), name="Z"), batch_size)
+    Z = as_tensor(Z, torch.device("cpu"), name="Z")
+    return _batched(model.decode, Z, batch_size, model, threads)
 
 
-def reconstruct(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+def reconstruct(model: nn.Module, X, *, batch_size: int = 4096, threads=None) -> np.ndarray:
     model.eval()
-    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size)
+    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size, model, threads)
 
 
 def reconstruction_errors(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:

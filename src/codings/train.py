@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import threads as _threads
 from .errors import suggest
 from .models import Autoencoder
+from .threads import flush_denormal_enabled
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -135,11 +137,13 @@ def _loss(model: nn.Module, xb: torch.Tensor, objective: str):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, X, *, batch_size: int = 2048, device=None, threads=None
+) -> dict[str, float]:
     """Mean loss parts over ``X`` in evaluation mode (no corruption), plus the per-feature MSE.
 
     Keys: ``loss``, each part's name, and ``mse`` (mean squared error per feature in data space)
-    where the model has ``forward``.
+    where the model has ``forward``. ``threads``: torch's CPU threads, as in :func:`fit`.
     """
     device = resolve_device(device) if device is not None else _model_device(model)
     n = len(X)
@@ -156,6 +160,8 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
         and type(model).loss is Autoencoder.loss
         and model.bottleneck is None
     )
+    flops = _threads.step_flops(model, min(n, batch_size), training=False)
+    prev_threads = _threads.enter(threads, flops)
     try:
         for start in range(0, n, batch_size):
             xb = as_tensor(X[start : start + batch_size], device)  # memory maps stay on disk
@@ -174,6 +180,7 @@ def evaluate(model: nn.Module, X, *, batch_size: int = 2048, device=None) -> dic
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
     finally:
         model.train(was_training)
+        _threads.restore(prev_threads)
     return {k: v / n for k, v in sums.items()}
 
 
@@ -204,6 +211,7 @@ def fit(
     chunk_size: int | None = None,
     precision: str = "fp32",
     lr_schedule: str = "constant",
+    threads: int | str | None = None,
 ) -> History:
     """Train ``model`` on ``X`` (rows are examples) and return the per-epoch history.
 
@@ -237,11 +245,16 @@ def fit(
     ``lr_schedule="cosine"`` lowers the learning rate after every step along half a cosine,
     from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
     depends only on the step number, so a resumed run follows the same schedule.
+
+    ``threads`` is torch's CPU thread count during the call (None or "auto": chosen from the
+    step's size and the machine's load by :func:`codings.threads.policy`); the previous count
+    is restored afterwards.
     """
     from .checkpoint import load_train_state, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     _check_schedule(lr_schedule)
+    _threads.check(threads)
     rank, world = distributed_info()
     if batch_size % world:
         raise ValueError(
@@ -279,7 +292,8 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=start_epoch, desc="train", unit="epoch", leave=False)
-    prev_flush = torch.get_flush_denormal() if hasattr(torch, "get_flush_denormal") else None
+    prev_threads = _threads.enter(threads, _threads.step_flops(model, batch_size // world))
+    prev_flush = flush_denormal_enabled()
     # Denormal numbers make a diverging or vanishing run several times slower on CPUs.
     torch.set_flush_denormal(True)
     try:
@@ -377,8 +391,8 @@ def fit(
                 if _agree(stop):
                     break
     finally:
-        if prev_flush is not None:
-            torch.set_flush_denormal(prev_flush)
+        torch.set_flush_denormal(prev_flush)
+        _threads.restore(prev_threads)
         if bar is not None:
             bar.close()
     model.eval()
