@@ -171,6 +171,8 @@ class FusedStep:
         # The backward pass stops at the lowest layer that trains.
         self.lowest = trains.index(True) if any(trains) else len(layers)
         self.grads: dict[int, torch.Tensor] = {}
+        # Walked once here, not per step (fit plans again each epoch, after the callbacks).
+        self.params = list(model.parameters())
 
     def _grad(self, p: torch.Tensor) -> torch.Tensor:
         buf = self.grads.get(id(p))
@@ -245,7 +247,7 @@ class FusedStep:
                 if w.requires_grad and penalty.weight and id(w) in written:
                     self._grad(w).add_(w, alpha=2.0 * penalty.weight)
             parts[penalty.name] = penalty.weight * value
-        for p in model.parameters():
+        for p in self.params:
             if p.requires_grad:
                 p.grad = self.grads[id(p)] if id(p) in written else None
         total = sum(parts.values())

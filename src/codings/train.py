@@ -328,7 +328,7 @@ def fit(
                             else:
                                 total, parts = step_loss(xb, name)
                         if step_loss is None:
-                            finite = bool(torch.isfinite(total))
+                            finite = math.isfinite(total.item())  # one op, not two
                         else:
                             finite = _all_finite(total)  # every rank stops together
                         if not finite:
