@@ -200,3 +200,21 @@ def test_fit_puts_flush_denormal_back():
         assert threads.flush_denormal_enabled() is True
     finally:
         torch.set_flush_denormal(False)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_train_threads_flag_reaches_fit(capsys, tmp_path, monkeypatch, two_threads):
+    from codings.cli import main
+
+    asked = []
+    real = threads.enter
+    monkeypatch.setattr(threads, "enter", lambda t=None, f=0.0: asked.append(t) or real(t, f))
+    argv = ["train", "stacked", "--dataset", "digits", "--hidden", "8", "--epochs", "1"]
+    assert main([*argv, "--threads", "1", "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert 1 in asked
+    assert torch.get_num_threads() == 2
+    capsys.readouterr()
+    assert main([*argv, "--threads", "0", "--out", str(tmp_path / "b"), "--no-progress"]) == 1
+    assert "threads=0" in capsys.readouterr().err
