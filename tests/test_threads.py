@@ -50,8 +50,27 @@ def test_a_load_that_fills_the_cores_gives_one_thread():
     assert policy(BIG, cpus=2, load=5.7) == 1
     assert policy(BIG, cpus=8, load=8.0) == 1
     # Part of the machine busy: this process may take what is left.
-    assert policy(BIG, cpus=8, load=4.2) == 4
+    assert policy(BIG, cpus=8, load=4.2) == 5  # 3.2 cores busy elsewhere, 4.8 free
+    assert policy(BIG, cpus=8, load=4.6) == 4
     assert policy(BIG, cpus=2, load=0.5) == 2
+
+
+def test_this_processs_own_load_is_not_counted_against_it():
+    # A quiet 2-core machine while this process trains on 2 threads: the load is its own.
+    assert policy(BIG, cpus=2, load=2.1, own=2.0) == 2
+    assert policy(BIG, cpus=2, load=2.1, own=1.0) == 1
+    # A busy machine stays busy whatever this process does.
+    assert policy(BIG, cpus=2, load=6.0, own=2.0) == 1
+
+
+def test_own_load_is_cpu_seconds_per_second(monkeypatch):
+    monkeypatch.setattr(threads, "_samples", [])
+    assert threads.own_load(3.0, now=100.0, cpu=5.0) == 1.0  # no window yet: one thread
+    assert threads.own_load(0.4, now=100.1, cpu=5.0) == 0.4  # never more than the load
+    assert threads.own_load(3.0, now=110.0, cpu=25.0) == pytest.approx(2.0)  # 20 s CPU in 10 s
+    assert threads.own_load(3.0, now=130.0, cpu=25.0) == pytest.approx(20 / 30)
+    # After a minute, the window starts at the newest sample at least a minute old.
+    assert threads.own_load(3.0, now=175.0, cpu=25.0) == pytest.approx(0.0)
 
 
 def test_a_cap_bounds_the_count():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -31,16 +32,25 @@ CAP_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def policy(
-    flops: float, *, cpus: int, load: float, cap: int | None = None, per_thread=FLOPS_PER_THREAD
+    flops: float,
+    *,
+    cpus: int,
+    load: float,
+    cap: int | None = None,
+    own: float = 1.0,
+    per_thread=FLOPS_PER_THREAD,
 ) -> int:
     """Threads for a step of ``flops`` operations on ``cpus`` usable CPUs at a ``load`` average.
 
     A pure function (every input is an argument): one thread for every ``per_thread``
-    operations, no more than the CPUs that the load leaves free (this process counts as one of
-    the running tasks, so a load of ``cpus`` or more leaves one), and no more than ``cap``.
+    operations, no more than the CPUs that other processes leave free, and no more than ``cap``.
+    ``own`` is this process's share of ``load`` (its threads that ran, on average): the rest,
+    ``load - own``, is the other processes' load. So a load of ``cpus`` or more, with this
+    process running one thread, leaves one.
     """
     by_work = max(1, int(flops // per_thread))
-    free = max(1, math.floor(cpus - load) + 1)  # the load includes this process when it runs
+    others = max(0.0, load - own)
+    free = max(1, math.floor(cpus - others + 0.5))  # a core less than half taken counts free
     n = min(by_work, free, max(1, cpus))
     if cap is not None:
         n = min(n, max(1, cap))
@@ -61,6 +71,38 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0.0
+
+
+# (monotonic seconds, this process's CPU seconds) at import and at each call of own_load.
+_samples: list[tuple[float, float]] = []
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def own_load(load: float, *, now: float | None = None, cpu: float | None = None) -> float:
+    """This process's part of the 1-minute ``load``: its CPU seconds per second lately.
+
+    A long training run keeps the load average at its own thread count; without this, the
+    policy would read its own work as other work and give itself one thread on a free machine.
+    The window reaches back up to a minute (the load average's time constant); a window under
+    half a second, as in the first call right after import, counts this process as one running
+    thread. Never more than ``load``.
+    """
+    now = time.monotonic() if now is None else now
+    cpu = _cpu_seconds() if cpu is None else cpu
+    while len(_samples) > 1 and _samples[1][0] <= now - 60.0:
+        _samples.pop(0)  # keep one sample at least a minute old as the window's start
+    start = _samples[0] if _samples else None
+    if not _samples or now - _samples[-1][0] >= 1.0:  # at most one sample a second
+        _samples.append((now, cpu))
+    if start is None or now - start[0] < 0.5:
+        rate = 1.0
+    else:
+        rate = (cpu - start[1]) / (now - start[0])
+    return min(max(rate, 0.0), max(load, 0.0))
 
 
 def environment_cap(environ=None) -> int | None:
@@ -89,7 +131,8 @@ def choose(threads=None, flops: float = 0.0) -> int:
         cap = environment_cap()
         current = torch.get_num_threads()
         cap = current if cap is None else min(cap, current)
-        return policy(flops, cpus=usable_cpus(), load=load_average(), cap=cap)
+        load = load_average()
+        return policy(flops, cpus=usable_cpus(), load=load, cap=cap, own=own_load(load))
     return int(threads)
 
 
@@ -153,3 +196,6 @@ def flush_denormal_enabled() -> bool:
     import torch
 
     return bool(torch.tensor(1e-40) * 1 == 0)
+
+
+_samples.append((time.monotonic(), _cpu_seconds()))
