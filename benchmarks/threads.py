@@ -3,9 +3,11 @@
 Three workloads: a 64-64-32 autoencoder on scikit-learn's 1,797 digits at batch 32 and 256,
 and the 784-300-150 stacked autoencoder on the first ``--mnist-rows`` MNIST training images at
 batch 256. Each setting (every fixed count from 1 to the usable CPUs, and the policy,
-``threads=None``) trains ``--epochs`` epochs from the same fresh weights with one call of
-``codings.fit``; the time is that call's wall time per epoch. Rounds run the settings in a
-rotating order, so a round compares them on nearly the same machine.
+``threads=None``) trains from the same fresh weights with one call of ``codings.fit``, for
+``--epochs`` epochs or, where one epoch of that setting takes less, as many as make the call
+last ``--min-seconds`` (at most ``--max-epochs``); the time is the call's wall time per epoch.
+Rounds run the settings in a rotating order, so a round compares them on nearly the same
+machine.
 
 Two phases in one run: "idle" (the machine as it is), then "loaded": ``--load-procs`` busy
 processes of this script's own (pure-Python spin loops, each ending by itself after at most
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import signal
@@ -96,8 +99,14 @@ def one_fit(w: dict, threads, epochs: int) -> tuple[float, int]:
 def measure_phase(ws, settings, args, phase: str, done=lambda row: None) -> list[dict]:
     rows = []
     for w in ws:
-        for s in settings:  # warm-up: kernels, allocator, thread pools
-            one_fit(w, s, 1)
+        # Warm-up (kernels, allocator, thread pools), which also sizes each setting's fits:
+        # at least --epochs, more for fast settings until a fit lasts --min-seconds, since
+        # fits of a few milliseconds vary 2x from one to the next on a busy machine.
+        epochs = {}
+        for s in settings:
+            first, _ = one_fit(w, s, 1)
+            more = math.ceil(args.min_seconds / max(first, 1e-6))
+            epochs[str(s)] = min(max(args.epochs, more), args.max_epochs)
         times: dict[str, list[float]] = {str(s): [] for s in settings}
         chosen = []
         loads = []
@@ -106,7 +115,7 @@ def measure_phase(ws, settings, args, phase: str, done=lambda row: None) -> list
             for s in order:
                 if s is None:
                     loads.append(policy_module.load_average())
-                seconds, n = one_fit(w, s, args.epochs)
+                seconds, n = one_fit(w, s, epochs[str(s)])
                 times[str(s)].append(seconds)
                 if s is None:
                     chosen.append(n)
@@ -118,7 +127,7 @@ def measure_phase(ws, settings, args, phase: str, done=lambda row: None) -> list
             {
                 "phase": phase,
                 "workload": w["name"],
-                "epochs": args.epochs,
+                "epochs": {("policy" if k == "None" else k): v for k, v in epochs.items()},
                 "rounds": args.rounds,
                 "s_per_epoch": {("policy" if k == "None" else k): v for k, v in medians.items()},
                 "best_fixed": int(best),
@@ -168,7 +177,9 @@ def _row(r, fixed) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per fit, at least")
+    ap.add_argument("--min-seconds", type=float, default=0.5, help="fast settings fit longer")
+    ap.add_argument("--max-epochs", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mnist-rows", type=int, default=5000)
     ap.add_argument("--data-dir", default=os.environ.get("CODINGS_DATA_DIR"))
