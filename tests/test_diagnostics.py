@@ -134,6 +134,27 @@ def test_a_nonlinear_model_no_better_than_pca_gets_a_note(iris):
     assert "a linear model would do" in findings[0].message
 
 
+def test_models_with_a_prior_on_their_codings_are_not_compared_with_pca():
+    from codings.diagnostics import _against_pca
+
+    # A VAE or AAE gives up reconstruction for codings that follow a prior: losing to PCA is
+    # the expected price, not a finding. A plain autoencoder at the same numbers gets the note.
+    for name in ("vae", "aae"):
+        assert _against_pca(build(name, n_features=4, output="linear"), 0.5, 0.1, 2) is None
+    assert _against_pca(build("stacked", n_features=4), 0.5, 0.1, 2) is not None
+
+
+def test_winner_take_all_models_get_no_verdict_on_their_test_time_reconstructions(iris):
+    # Lifetime sparsity is off at test time (as in the paper): the decoder then sees dense
+    # codings and reconstructs far worse than the mean by design; the numbers are still given.
+    model = build("wta", n_features=4, hidden=(16,), seed=0)
+    metrics, findings = check_model(model, iris)
+    assert metrics["model_mse"] > metrics["baseline_mean_mse"]
+    assert "worse_than_mean" not in checks(findings)
+    plain = build("stacked", n_features=4, hidden=(16,), activation="relu", seed=0)
+    assert "worse_than_mean" in checks(check_model(plain, iris)[1])  # the same net, no WTA
+
+
 def test_a_linear_model_short_of_pca_is_told_to_train_longer(iris):
     model = build("linear", n_features=4, latent_dim=2)
     mu, V = principal_directions(iris)
@@ -165,7 +186,20 @@ def test_codings_collapse_when_most_units_are_dead(iris, dead, fires):
     _, findings = check_model(model, iris)
     assert ("collapsed" in checks(findings)) is fires
     if fires:
-        assert f"{dead} of the 3 coding units" in findings[-1].message
+        assert f"only {3 - dead} of the 3 coding units vary" in findings[-1].message
+
+
+def test_an_overcomplete_code_may_leave_most_units_unused(iris):
+    # 10 codings for 4 features, 6 of them dead: 4 still vary, the most 4 features can use.
+    model = build("stacked", n_features=4, hidden=(10,), activation="linear", seed=0)
+    with torch.no_grad():
+        linears(model.encoder)[0].weight[:6].zero_()
+    _, findings = check_model(model, iris)
+    assert "collapsed" not in checks(findings)
+    with torch.no_grad():
+        linears(model.encoder)[0].weight[:8].zero_()  # 2 left: half of what 4 features use
+    _, findings = check_model(model, iris)
+    assert "collapsed" in checks(findings)
 
 
 def test_constant_data_do_not_count_as_collapsed_codings():
