@@ -247,3 +247,29 @@ def test_cosine_schedule_from_the_command_line_changes_training(capsys, tmp_path
         losses[schedule] = [rec["train_loss"] for rec in history]
     assert len(losses["cosine"]) == 3
     assert losses["cosine"] != losses["constant"]
+
+
+def test_train_warns_on_stderr_and_in_json_and_still_exits_0(capsys, tmp_path):
+    from codings.cli import user_split
+    from codings.diagnostics import pca_mse
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 5)) * 300 + 1000).astype(np.float32)  # large, unscaled values
+    np.savetxt(tmp_path / "raw.csv", X, delimiter=",", header="a,b,c,d,e", comments="")
+    code, out, err = run(
+        capsys,
+        *("train", "stacked", "--dataset", tmp_path / "raw.csv", "--scale", "none"),
+        *("--hidden", "8,2", "--epochs", "1", "--out", tmp_path / "run", "--no-progress", "--json"),
+    )
+    assert code == 0, err
+    r = json.loads(out)
+    assert "unscaled" in [w["check"] for w in r["warnings"]]
+    assert "warning: the data are not scaled for a squared-error model" in err
+    assert len(r["warnings"]) == err.count("warning: ")  # each one, once, in both places
+    # The baselines: the training mean and PCA with 2 components, on the validation rows.
+    X_train, X_val = user_split(X, 0.1, 0)
+    mean_mse = float(((X_val - X_train.astype(np.float64).mean(0)) ** 2).mean())
+    assert r["baseline_mean_mse"] == pytest.approx(mean_mse, rel=1e-4)
+    assert r["baseline_pca_mse"] == pytest.approx(pca_mse(X_train, X_val, 2), rel=1e-4)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["baseline_mean_mse"] == r["baseline_mean_mse"]

@@ -1,6 +1,7 @@
 import inspect
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -332,3 +333,48 @@ def test_set_output_pandas(rank2):
     out = est.fit_transform(pd.DataFrame(rank2, columns=list("abcdef")))
     assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(8)]
     assert list(est.feature_names_in_) == list("abcdef")
+
+
+# --- warnings that catch a useless model (codings.diagnostics) -----------------------------------
+
+
+def _standardised_breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer().data
+    return ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+
+
+def test_fit_warns_when_the_model_is_worse_than_the_mean():
+    est = AutoencoderTransformer(epochs=1, lr=1e-6, device="cpu", random_state=0)  # untrained
+    with pytest.warns(codings.CodingsWarning, match="worse than predicting the mean") as record:
+        est.fit(_standardised_breast_cancer())
+    assert {w.filename for w in record} == {__file__}  # the warning names the line calling fit
+
+
+def test_fit_checks_the_data_before_training(monkeypatch, rank2):
+    from codings.diagnostics import Finding
+
+    seen = []
+    monkeypatch.setattr(
+        codings.estimators,
+        "check_data",
+        lambda model, X: seen.append(X.shape) or [Finding("unscaled", "checked")],
+    )
+    est = AutoencoderOutlierDetector(**FAST, validation_fraction=0.25, random_state=0)
+    with pytest.warns(codings.CodingsWarning, match="^checked$"):
+        est.fit(rank2)
+    assert seen == [(150, 6)]  # the training rows, without the validation share
+
+
+def test_fit_of_a_good_model_raises_no_warning():
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    est = AutoencoderTransformer(
+        "linear", latent_dim=2, epochs=300, batch_size=50, lr=1e-2, device="cpu", random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X)

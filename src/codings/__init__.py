@@ -12,6 +12,7 @@ from . import estimators  # noqa: E402  (scikit-learn estimators)
 # isort: on
 from .checkpoint import load, save  # noqa: E402
 from .classify import Classifier, features, train_classifier  # noqa: E402
+from .diagnostics import CodingsWarning  # noqa: E402
 from .estimators import (  # noqa: E402
     AutoencoderClassifier,
     AutoencoderOutlierDetector,
@@ -27,6 +28,7 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "Classifier",
+    "CodingsWarning",
     "History",
     "TrainingDiverged",
     "__version__",

@@ -214,6 +214,7 @@ def model_kwargs(args, n_features: int, image_shape=None) -> dict:
 
 def cmd_train(args) -> int:
     from . import build, evaluate, fit, save
+    from .diagnostics import check_data, check_model
     from .metrics import reconstruct
     from .models import check_name
     from .plots import (
@@ -254,6 +255,8 @@ def cmd_train(args) -> int:
     from .distributed import init_from_env, is_main_process
 
     device = init_from_env(args.device)  # joins the process group under torchrun
+    findings = check_data(model, X) if is_main_process() else []
+    _print_warnings(findings)  # now, not after a long training
     if args.layerwise:
         history, layerwise_rows = _fit_layerwise(args, model, X, Xv)
     else:
@@ -278,12 +281,16 @@ def cmd_train(args) -> int:
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X)
+    baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
+    _print_warnings(late)
+    findings += late
     meta = {
         "n_features": int(X.shape[1]),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "dataset": ds.name,
         "scaling": scaling.to_meta() if scaling else None,
-        "metrics": {f"val_{k}": v for k, v in final.items()},
+        "metrics": {f"val_{k}": v for k, v in final.items()}
+        | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
         "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
     save(model, out / "model.safetensors", metadata=meta)
@@ -304,11 +311,17 @@ def cmd_train(args) -> int:
     else:
         figures.append(str(feature_columns(shown, R, out / "reconstructions.png")))
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
+    result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
     lines += [f"  figure: {f}" for f in figures]
     emit(args, result, lines)
     return 0
+
+
+def _print_warnings(findings) -> None:
+    for f in findings:
+        print(f"warning: {f.message}", file=sys.stderr)
 
 
 def _fit_layerwise(args, model, X, Xv):

@@ -30,6 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 from torch import nn
 
+from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .models import MODELS, build, builder_params
 from .threads import check as check_threads
@@ -164,6 +165,8 @@ class _AutoencoderMixin:
         self._check_training_params()
         model = build(self.model, seed=seed, **self._builder_kwargs(X.shape[1]))
         X_train, X_val = self._split(X, seed)
+        if train:
+            warn(check_data(model, X_train), stacklevel=3)  # at the caller of fit
         common = {
             "X_val": X_val,
             "batch_size": self.batch_size,
@@ -199,6 +202,8 @@ class _AutoencoderMixin:
         self.model_ = model
         self.history_ = history
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
+        if train:
+            warn(check_model(model, X_train, X_val)[1], stacklevel=3)
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
         """Per-sample mean squared reconstruction error over the features, float64, (n,)."""
