@@ -7,7 +7,7 @@ from torch import nn
 
 import codings
 from codings import defaults
-from codings.defaults import EarlyStopping, auto_epochs, stopping
+from codings.defaults import EarlyStopping, auto_epochs, auto_patience, stopping
 
 
 def _records(losses, key="val_loss"):
@@ -45,12 +45,18 @@ def test_auto_epochs_is_a_step_budget_within_the_epoch_bounds():
     assert auto_epochs(1000, 100, max_steps=500, max_epochs=30) == 30
 
 
+def test_auto_patience_is_ten_epochs_or_two_thousand_steps():
+    assert auto_patience(55_000, 32) == defaults.PATIENCE == 10  # 1,719 steps per epoch
+    assert auto_patience(150, 32) == 400  # 5 steps per epoch
+    assert auto_patience(1000, 100) == 200
+
+
 def test_explicit_epochs_pass_through_unchanged():
     assert stopping(7, None, 1000, 32) == (7, None, [], None)
     assert stopping(7, 2, 1000, 32) == (7, 2, [], None)
     epochs, patience, callbacks, stopper = stopping(None, None, 1000, 32)
-    assert epochs == auto_epochs(1000, 32) and patience == defaults.PATIENCE
-    assert callbacks == [stopper] and stopper.patience == defaults.PATIENCE
+    assert epochs == auto_epochs(1000, 32) and patience == auto_patience(1000, 32) == 63
+    assert callbacks == [stopper] and stopper.patience == 63
     assert stopping(None, 4, 1000, 32)[1] == 4
 
 

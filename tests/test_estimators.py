@@ -424,10 +424,16 @@ def test_scale_none_and_unknown_scale():
 
 
 def test_default_epochs_stop_on_validation_and_explicit_epochs_do_not():
-    X = np.random.default_rng(0).normal(size=(200, 6))  # noise: the validation loss soon stalls
-    auto = AutoencoderTransformer(hidden=(8,), device="cpu", random_state=0).fit(X)
+    X = np.random.default_rng(0).normal(size=(200, 6))  # noise through 2 codings: soon stalls
+    auto = AutoencoderTransformer(
+        hidden=(8,), latent_dim=2, patience=5, device="cpu", random_state=0
+    ).fit(X)
     hist = auto.history_
     best = int(np.argmin(hist["val_loss"]))
-    assert len(hist) == best + 1 + codings.defaults.PATIENCE  # stopped by patience
+    assert len(hist) == best + 1 + 5  # stopped by patience, long before the cap
+    assert len(hist) < codings.defaults.auto_epochs(180, 32)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # fit's draw
+    X_val = auto.scaling_.forward(X[np.random.default_rng(seed).permutation(200)[:20]])
+    assert codings.evaluate(auto.model_, X_val)["loss"] == pytest.approx(min(hist["val_loss"]))
     fixed = AutoencoderTransformer(hidden=(8,), epochs=3, device="cpu", random_state=0).fit(X)
     assert len(fixed.history_) == 3 and "val_loss" not in fixed.history_.last  # as before

@@ -759,8 +759,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--patience",
         type=int,
-        help=f"stop after N epochs without improvement (default: {defaults.PATIENCE} without "
-        "--epochs, none with it)",
+        help=f"stop after N epochs without improvement (default without --epochs: "
+        f"{defaults.PATIENCE} epochs or {defaults.PATIENCE_STEPS:,} steps, whichever is longer; "
+        "none with --epochs)",
     )
     p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
     p.add_argument(

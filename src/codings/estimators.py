@@ -407,7 +407,8 @@ _PARAMS_DOC = """
         stack for ``epochs`` more (:func:`codings.layerwise.pretrain_layerwise`).
     epochs : int or None, default=None
         None ("auto"): train until the validation loss has not improved for ``patience``
-        epochs (default 10), at most about 100,000 optimiser steps, and keep the best weights
+        epochs (default: 10 epochs or 2,000 steps, whichever is longer), at most about 100,000
+        optimiser steps, and keep the best weights
         (:mod:`codings.defaults`). An int: exactly that many epochs (unless ``patience`` stops
         earlier).
     batch_size, lr, optimizer : default=32, 1e-3, "nadam"
@@ -415,8 +416,8 @@ _PARAMS_DOC = """
         defaults come from the defaults study in BENCHMARKS.md.
     patience : int, default=None
         Stop after this many epochs without a lower validation loss (training loss when
-        ``validation_fraction=0``) and keep the best weights. None: 10 with ``epochs=None``,
-        no early stop with an explicit ``epochs``.
+        ``validation_fraction=0``) and keep the best weights. None: the "auto" patience with
+        ``epochs=None``, no early stop with an explicit ``epochs``.
     validation_fraction : float or "auto", default="auto"
         Fraction of the training data held out to monitor (``history_`` gets ``val_*``).
         "auto": 0.1 with ``epochs=None`` (what the stopping rule watches), 0 otherwise.
