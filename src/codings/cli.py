@@ -739,7 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"--patience epochs, at most {defaults.MAX_STEPS:,} steps, keeping the best weights)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=defaults.BATCH_SIZE, help="(default: %(default)s)"
+        "--batch-size",
+        type=int,
+        default=defaults.BATCH_SIZE,
+        help="rows per optimiser step (default: %(default)s)",
     )
     p.add_argument(
         "--lr", type=float, default=defaults.LR, help="learning rate (default: %(default)s)"
