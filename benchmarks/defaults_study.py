@@ -163,18 +163,22 @@ def main(argv=None) -> int:
 
 
 def markdown(results: dict) -> str:
+    """Validation MSE per recipe and data set ("-": not run there), each recipe's worst ratio to
+    the best MSE of each data set, and the two baselines."""
     names = list(results)
-    keys = list(next(iter(results.values()))["recipes"])
+    keys = list(dict.fromkeys(k for n in names for k in results[n]["recipes"]))
     best = {n: min(r["mse"] for r in results[n]["recipes"].values()) for n in names}
-    lines = ["| recipe | " + " | ".join(names) + " | worst ratio to best |"]
+    head = [f"{n} (code {results[n]['code']})" for n in names]
+    lines = ["| recipe | " + " | ".join(head) + " | worst ratio to best |"]
     lines.append("|---" * (len(names) + 2) + "|")
     for k in keys:
-        ratios = [results[n]["recipes"][k]["mse"] / best[n] for n in names]
-        cells = [f"{results[n]['recipes'][k]['mse']:.4g}" for n in names]
-        lines.append(f"| {k} | " + " | ".join(cells) + f" | {max(ratios):.3f} |")
-    lines.append("| PCA, same code size | " + " | ".join(f"{results[n]['pca']:.4g}" for n in names))
-    lines.append("| predict the mean | " + " | ".join(f"{results[n]['mean']:.4g}" for n in names))
-    return "\n".join(lines)
+        runs = {n: results[n]["recipes"].get(k) for n in names}
+        cells = [f"{r['mse']:.4g}" if r else "-" for r in runs.values()]
+        worst = max(r["mse"] / best[n] for n, r in runs.items() if r)
+        lines.append(f"| {k} | " + " | ".join(cells) + f" | {worst:.3f} |")
+    for label, key in (("PCA, same code size", "pca"), ("predict the training mean", "mean")):
+        lines.append(f"| {label} | " + " | ".join(f"{results[n][key]:.4g}" for n in names) + " | |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

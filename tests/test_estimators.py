@@ -401,6 +401,9 @@ def test_bernoulli_output_scales_to_the_unit_interval(digits):
     with torch.no_grad():
         R = det.model_(torch.from_numpy(Xs)).numpy()
     np.testing.assert_allclose(det.score_samples(X), -((R - Xs) ** 2).mean(1), rtol=1e-5)
+    # Images already in [0, 1] are not stretched pixel by pixel.
+    inside = AutoencoderOutlierDetector(**FAST, output="bernoulli", random_state=0).fit(X / 16)
+    assert inside.scaling_ is None
 
 
 def test_classifier_applies_the_scaling(breast_cancer):

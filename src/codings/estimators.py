@@ -320,10 +320,14 @@ SCALES = ("auto", "standard", "minmax", "none", None)
 
 def _fit_scaling(scale, output: str, X: np.ndarray) -> Scaling | None:
     """The scaling of ``scale`` learned on ``X``: "auto" standardises for squared error and maps
-    to [0, 1] for a Bernoulli output (cross-entropy needs targets in [0, 1])."""
+    to [0, 1] for a Bernoulli output (cross-entropy needs targets in [0, 1]). Data already in
+    [0, 1] stay as they are for a Bernoulli output: stretching each pixel of an image to its own
+    range would magnify the rarely used ones."""
     if scale in (None, "none"):
         return None
     if scale == "auto":
+        if output == "bernoulli" and X.min() >= 0 and X.max() <= 1:
+            return None
         scale = "minmax" if output == "bernoulli" else "standard"
     return Scaling.fit(X, kind=scale)
 
@@ -398,7 +402,8 @@ _PARAMS_DOC = """
         Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
         "auto": standardise (mean 0, standard deviation 1) for squared error, min-max to [0, 1]
-        for ``output="bernoulli"``. None: the data as given. ``score_samples`` and the
+        for ``output="bernoulli"`` (data already in [0, 1] are left as they are). None: the
+        data as given. ``score_samples`` and the
         reconstruction errors are in the scaled units.
     model_params : dict, default=None
         Other arguments of the chosen model's builder (e.g. a denoising model's noise level).
