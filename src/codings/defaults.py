@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
-OPTIMIZER = "adam"
+OPTIMIZER = "nadam"
 LR = 1e-3
 BATCH_SIZE = 32
 PATIENCE = 10  # epochs, at least ...

@@ -416,7 +416,7 @@ _PARAMS_DOC = """
         optimiser steps, and keep the best weights
         (:mod:`codings.defaults`). An int: exactly that many epochs (unless ``patience`` stops
         earlier).
-    batch_size, lr, optimizer : default=32, 1e-3, "adam"
+    batch_size, lr, optimizer : default=32, 1e-3, "nadam"
         Training of the autoencoder (optimizer: "adam", "adamw", "nadam" or "sgd"); the
         defaults come from the defaults study in BENCHMARKS.md.
     patience : int, default=None
