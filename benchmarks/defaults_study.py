@@ -8,8 +8,8 @@ scaled data (tables standardised on the training rows, images -- digits included
 worst ratio to the best MSE over the data sets is smallest is the candidate default.
 
 Images use a subset (``--image-rows`` training rows, 2,000 validation rows) and an equal epoch
-budget for every batch size (``--image-epochs``: equal computation), so that the whole study stays
-near 20 minutes of one CPU core.
+budget for every batch size (``--image-epochs``: equal computation) to keep the study affordable
+on a small machine (BENCHMARKS.md gives the times measured).
 
     CODINGS_DATA_DIR=/work/shared/data python benchmarks/defaults_study.py --json out.json
     python benchmarks/defaults_study.py --sets iris,wine --optimizers adam   # a quick look
