@@ -440,3 +440,11 @@ def test_default_epochs_stop_on_validation_and_explicit_epochs_do_not():
     assert codings.evaluate(auto.model_, X_val)["loss"] == pytest.approx(min(hist["val_loss"]))
     fixed = AutoencoderTransformer(hidden=(8,), epochs=3, device="cpu", random_state=0).fit(X)
     assert len(fixed.history_) == 3 and "val_loss" not in fixed.history_.last  # as before
+
+
+def test_epochs_accepts_numpy_integers_and_refuses_other_values():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    est = AutoencoderTransformer(**{**FAST, "epochs": np.int64(2)}, random_state=0).fit(X)
+    assert len(est.history_) == 2
+    with pytest.raises(ValueError, match="epochs='auto'"):
+        AutoencoderTransformer(**{**FAST, "epochs": "auto"}).fit(X)

@@ -12,6 +12,7 @@ They pickle like any scikit-learn object; ``save``/``load`` write and read the s
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,8 @@ class _AutoencoderMixin:
                 f"scale={self.scale!r} is not known; choose 'auto' (standardise, or min-max to "
                 "[0, 1] for output='bernoulli'), 'standard', 'minmax' or None (data as given)"
             )
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 0):
+        e = self.epochs
+        if e is not None and (isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0):
             raise ValueError(f"epochs={self.epochs!r} must be a whole number >= 0, or None (auto)")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
@@ -187,7 +189,10 @@ class _AutoencoderMixin:
         X = self._scaled(X)
         X_train, X_val = self._split(X, seed)
         epochs, patience, callbacks, stopper = defaults.stopping(
-            self.epochs, self.patience, len(X_train), self.batch_size
+            None if self.epochs is None else int(self.epochs),
+            self.patience,
+            len(X_train),
+            self.batch_size,
         )
         common = {
             "X_val": X_val,
@@ -403,8 +408,7 @@ _PARAMS_DOC = """
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
         "auto": standardise (mean 0, standard deviation 1) for squared error, min-max to [0, 1]
         for ``output="bernoulli"`` (data already in [0, 1] are left as they are). None: the
-        data as given. ``score_samples`` and the
-        reconstruction errors are in the scaled units.
+        data as given. ``score_samples`` and the reconstruction errors are in the scaled units.
     model_params : dict, default=None
         Other arguments of the chosen model's builder (e.g. a denoising model's noise level).
     layerwise : bool, default=False
