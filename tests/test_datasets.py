@@ -483,3 +483,23 @@ def test_load_array_refuses_pickles_and_missing_files(tmp_path):
         load_array(path)
     with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'missing.csv'}: file not found")):
         load_array(tmp_path / "missing.csv")
+
+
+def test_scaling_standard_and_minmax_known_answers():
+    from codings.datasets import Scaling
+
+    X = np.array([[0.0, 5.0, 2.0], [4.0, 5.0, 6.0], [2.0, 5.0, 10.0]], dtype=np.float32)
+    std = Scaling.fit(X)
+    np.testing.assert_allclose(std.mean, [2.0, 5.0, 6.0])
+    np.testing.assert_allclose(std.scale, [X[:, 0].std(), 1.0, X[:, 2].std()])  # constant: 1
+    mm = Scaling.fit(X, kind="minmax")
+    np.testing.assert_allclose(mm.forward(X), [[0, 0, 0], [1, 0, 0.5], [0.5, 0, 1]])
+    np.testing.assert_allclose(mm.inverse(mm.forward(X)), X)
+    again = Scaling.from_meta(mm.to_meta())
+    assert again.kind == "minmax"
+    np.testing.assert_array_equal(again.forward(X), mm.forward(X))
+    # Metadata written before the kind was stored reads as standardisation.
+    old = Scaling.from_meta({"mean": [2.0, 5.0, 6.0], "scale": [1.0, 1.0, 2.0]})
+    assert old.kind == "standard"
+    with pytest.raises(DataError, match="minmax"):
+        Scaling.fit(X, kind="min-max")

@@ -66,7 +66,9 @@ def test_exports():
 
 
 def test_transform_is_the_encoder_and_inverse_transform_the_decoder(rank2):
-    est = AutoencoderTransformer(**{**FAST, "hidden": (5,)}, latent_dim=3, random_state=0)
+    est = AutoencoderTransformer(
+        **{**FAST, "hidden": (5,)}, latent_dim=3, scale=None, random_state=0
+    )  # the data as given: the estimator's methods equal the bare model's
     Z = est.fit(rank2).transform(rank2)
     assert Z.shape == (200, 3) and est.latent_dim_ == 3 and est.n_features_in_ == 6
     with torch.no_grad():
@@ -85,8 +87,9 @@ def test_linear_model_reconstructs_rank2_data_exactly(rank2):
     # with 1 coding it cannot (the best it can do is PCA's error with 1 component).
     X = rank2 / rank2.std()
     two = AutoencoderTransformer(
-        "linear", latent_dim=2, epochs=600, batch_size=200, lr=1e-2, device="cpu", random_state=0
-    ).fit(X)
+        "linear", latent_dim=2, epochs=600, batch_size=200, lr=1e-2, scale=None, device="cpu",
+        random_state=0,
+    ).fit(X)  # fmt: skip
     assert -two.score(X) < 1e-5 * X.var()
     one = clone(two).set_params(latent_dim=1).fit(X)
     s = np.linalg.svd(X - X.mean(0), compute_uv=False)
@@ -158,7 +161,7 @@ def test_validation_fraction_and_patience():
     # Noise has nothing to learn: the validation loss soon stops falling and patience stops.
     X = np.random.default_rng(0).normal(size=(200, 6))
     est = AutoencoderTransformer(
-        **{**FAST, "epochs": 300}, validation_fraction=0.25, patience=3, random_state=0
+        **{**FAST, "epochs": 300}, validation_fraction=0.25, patience=3, scale=None, random_state=0
     ).fit(X)
     hist = est.history_
     assert "val_loss" in hist.last and len(hist) < 300
@@ -378,3 +381,116 @@ def test_fit_of_a_good_model_raises_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est.fit(X)
+
+
+# --- default scaling and the default stopping rule ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer().data  # raw units: features from 1e-3 to 4e3
+
+
+def test_default_scaling_gives_spread_codings_on_raw_breast_cancer(breast_cancer):
+    # Unscaled, the large features swamp the rest and the codings collapsed to one point.
+    X = breast_cancer
+    est = AutoencoderTransformer(latent_dim=2, random_state=0, device="cpu").fit(X)
+    assert est.scaling_.kind == "standard"
+    np.testing.assert_allclose(est.scaling_.mean, X.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(est.scaling_.scale, X.std(0), rtol=1e-5)
+    Z = est.transform(X)
+    assert Z.var(axis=0).min() > 0.05  # both codings vary across the rows
+    assert "val_loss" in est.history_.last  # "auto": a validation share for the stopping rule
+
+
+def test_scaling_is_saved_and_applied_after_load(tmp_path, breast_cancer):
+    X = breast_cancer
+    est = AutoencoderTransformer(**FAST, latent_dim=2, random_state=0).fit(X)
+    path = est.save(tmp_path / "est.safetensors")
+    again = AutoencoderTransformer.load(path)
+    assert again.scaling_.kind == "standard"
+    np.testing.assert_array_equal(again.scaling_.mean, est.scaling_.mean)
+    np.testing.assert_array_equal(again.scaling_.scale, est.scaling_.scale)
+    Z = est.transform(X)
+    np.testing.assert_array_equal(again.transform(X), Z)
+    np.testing.assert_array_equal(again.inverse_transform(Z), est.inverse_transform(Z))
+    np.testing.assert_array_equal(again.score_samples(X), est.score_samples(X))
+
+
+def test_inverse_transform_returns_the_users_units(rank2):
+    # Rank-2 data far from the origin: a linear model with 2 codings reconstructs the
+    # standardised data exactly, so the round trip must give back the offset and the spread.
+    X = (rank2 * 50.0 + 1000.0).astype(np.float64)
+    est = AutoencoderTransformer(
+        "linear", latent_dim=2, epochs=600, batch_size=200, lr=1e-2, device="cpu", random_state=0
+    ).fit(X)
+    R = est.inverse_transform(est.transform(X))
+    assert R.dtype == np.float64
+    np.testing.assert_allclose(R, X, atol=1e-2 * X.std())
+    assert -est.score(X) < 1e-3  # the score is on the standardised scale (variance 1)
+
+
+def test_bernoulli_output_scales_to_the_unit_interval(digits):
+    X = digits.X[:200] * 16.0  # raw digits, 0..16
+    det = AutoencoderOutlierDetector(
+        **FAST, output="bernoulli", contamination=0.05, random_state=0
+    ).fit(X)
+    s = det.scaling_
+    assert s.kind == "minmax"
+    span = X.max(0) - X.min(0)
+    np.testing.assert_allclose(s.mean, X.min(0))
+    np.testing.assert_allclose(s.scale, np.where(span > 0, span, 1.0))
+    Xs = ((X - s.mean) / s.scale).astype(np.float32)
+    assert Xs.min() >= 0 and Xs.max() <= 1
+    with torch.no_grad():
+        R = det.model_(torch.from_numpy(Xs)).numpy()
+    np.testing.assert_allclose(det.score_samples(X), -((R - Xs) ** 2).mean(1), rtol=1e-5)
+    # Images already in [0, 1] are not stretched pixel by pixel.
+    inside = AutoencoderOutlierDetector(**FAST, output="bernoulli", random_state=0).fit(X / 16)
+    assert inside.scaling_ is None
+
+
+def test_classifier_applies_the_scaling(breast_cancer):
+    from sklearn.datasets import load_breast_cancer
+
+    y = load_breast_cancer().target
+    clf = AutoencoderClassifier(**FAST, classifier_epochs=5, random_state=0).fit(breast_cancer, y)
+    Xs = clf.scaling_.forward(breast_cancer)
+    with torch.no_grad():
+        logits = clf.model_(torch.from_numpy(Xs)).numpy()
+    np.testing.assert_array_equal(clf.predict(breast_cancer), clf.classes_[logits.argmax(1)])
+    assert clf.score(breast_cancer, y) > 0.9
+
+
+def test_scale_none_and_unknown_scale():
+    X = np.random.default_rng(0).normal(size=(40, 3)) * 100
+    est = AutoencoderTransformer(**FAST, scale=None, random_state=0).fit(X)
+    assert est.scaling_ is None
+    with pytest.raises(ValueError, match="scale='z'"):
+        AutoencoderTransformer(**FAST, scale="z").fit(X)
+
+
+def test_default_epochs_stop_on_validation_and_explicit_epochs_do_not():
+    X = np.random.default_rng(0).normal(size=(200, 6))  # noise through 2 codings: soon stalls
+    auto = AutoencoderTransformer(
+        hidden=(8,), latent_dim=2, patience=5, device="cpu", random_state=0
+    ).fit(X)
+    hist = auto.history_
+    best = int(np.argmin(hist["val_loss"]))
+    assert len(hist) == best + 1 + 5  # stopped by patience, long before the cap
+    assert len(hist) < codings.defaults.auto_epochs(180, 32)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # fit's draw
+    X_val = auto.scaling_.forward(X[np.random.default_rng(seed).permutation(200)[:20]])
+    assert codings.evaluate(auto.model_, X_val)["loss"] == pytest.approx(min(hist["val_loss"]))
+    fixed = AutoencoderTransformer(hidden=(8,), epochs=3, device="cpu", random_state=0).fit(X)
+    assert len(fixed.history_) == 3 and "val_loss" not in fixed.history_.last  # as before
+
+
+def test_epochs_accepts_numpy_integers_and_refuses_other_values():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    est = AutoencoderTransformer(**{**FAST, "epochs": np.int64(2)}, random_state=0).fit(X)
+    assert len(est.history_) == 2
+    with pytest.raises(ValueError, match="epochs='auto'"):
+        AutoencoderTransformer(**{**FAST, "epochs": "auto"}).fit(X)

@@ -288,3 +288,17 @@ def test_evaluate_mse_is_the_forward_reconstruction_error(output):
     assert got["mse"] == pytest.approx(direct, rel=1e-5)
     assert got["loss"] == pytest.approx(float(total), rel=1e-5)
     assert got["reconstruction"] == pytest.approx(float(parts["reconstruction"]), rel=1e-5)
+
+
+def test_nadam_is_torchs_nadam_and_trains():
+    import torch
+
+    from codings.train import make_optimizer
+
+    model = build("stacked", n_features=4, hidden=(3,), seed=0)
+    opt = make_optimizer("nadam", model.parameters(), 1e-3)
+    assert type(opt) is torch.optim.NAdam and opt.defaults["lr"] == 1e-3
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    before = evaluate(model, X)["loss"]
+    fit(model, X, epochs=20, batch_size=16, lr=1e-2, optimizer="nadam")
+    assert evaluate(model, X)["loss"] < 0.8 * before

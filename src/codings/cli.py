@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, defaults
 from .datasets import Scaling
 from .train import LR_SCHEDULES, PRECISIONS
 
@@ -257,18 +257,23 @@ def cmd_train(args) -> int:
     device = init_from_env(args.device)  # joins the process group under torchrun
     findings = check_data(model, X) if is_main_process() else []
     _print_warnings(findings)  # now, not after a long training
+    epochs, patience, callbacks, stopper = defaults.stopping(
+        args.epochs, args.patience, len(X), args.batch_size
+    )
     if args.layerwise:
-        history, layerwise_rows = _fit_layerwise(args, model, X, Xv)
+        history, layerwise_rows = _fit_layerwise(args, model, X, Xv, epochs, patience)
     else:
         history = fit(
             model,
             X,
             X_val=Xv if len(Xv) else None,
-            epochs=args.epochs,
+            epochs=epochs,
             batch_size=args.batch_size,
             lr=args.lr,
+            optimizer=args.optimizer,
             seed=args.seed,
-            patience=args.patience,
+            patience=patience,
+            callbacks=callbacks,
             clip_norm=args.clip_norm,
             progress=not args.no_progress and sys.stderr.isatty(),
             checkpoint=state_path,
@@ -278,6 +283,8 @@ def cmd_train(args) -> int:
             lr_schedule=args.lr_schedule,
             threads=args.threads,
         )
+        if stopper is not None:
+            stopper.restore(model)  # the best epoch's weights, also when the cap ended the run
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X)
@@ -324,7 +331,7 @@ def _print_warnings(findings) -> None:
         print(f"warning: {f.message}", file=sys.stderr)
 
 
-def _fit_layerwise(args, model, X, Xv):
+def _fit_layerwise(args, model, X, Xv, epochs, patience):
     """`train --layerwise`: the phases' histories as one, and the figure's rows (after each
     phase, before any fine-tuning, the reconstructions of the first validation examples)."""
     from .layerwise import flat_history, pretrain_layerwise
@@ -346,12 +353,12 @@ def _fit_layerwise(args, model, X, Xv):
         model,
         X,
         X_val=Xv if len(Xv) else None,
-        epochs=args.phase_epochs if args.phase_epochs is not None else args.epochs,
+        epochs=args.phase_epochs if args.phase_epochs is not None else epochs,
         finetune_epochs=args.finetune_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
-        patience=args.patience,
+        patience=patience,
         on_phase_end=snapshot,
         device=args.device,
     )
@@ -739,9 +746,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other model argument (see `codings list`), repeatable",
     )
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="train exactly N epochs (default: until the validation loss has not improved for "
+        f"--patience epochs, at most {defaults.MAX_STEPS:,} steps, keeping the best weights)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.BATCH_SIZE,
+        help="rows per optimiser step (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr", type=float, default=defaults.LR, help="learning rate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--optimizer",
+        default=defaults.OPTIMIZER,
+        help="adam, adamw, nadam or sgd (default: %(default)s)",
+    )
     p.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
@@ -749,7 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cosine: lower the rate along half a cosine to 0 by the last epoch",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, help="stop after N epochs without improvement")
+    p.add_argument(
+        "--patience",
+        type=int,
+        help=f"stop after N epochs without improvement (default without --epochs: "
+        f"{defaults.PATIENCE} epochs or {defaults.PATIENCE_STEPS:,} steps, whichever is longer; "
+        "none with --epochs)",
+    )
     p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
     p.add_argument(
         "--scale",

@@ -656,23 +656,37 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
 
 
 class Scaling:
-    """Per-feature standardisation learned on training data, stored in the checkpoint."""
+    """Per-feature scaling learned on training data, stored in the checkpoint.
 
-    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+    ``forward`` is ``(X - mean) / scale``: for ``kind="standard"`` the mean and standard
+    deviation, for ``kind="minmax"`` the minimum and the range (data to [0, 1]). A constant
+    feature keeps scale 1.
+    """
+
+    KINDS = ("standard", "minmax")
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, kind: str = "standard"):
         self.mean = np.asarray(mean, dtype=np.float32)
         self.scale = np.asarray(scale, dtype=np.float32)
+        self.kind = kind
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Scaling:
+    def fit(cls, X: np.ndarray, kind: str = "standard") -> Scaling:
+        _check_choice(kind, cls.KINDS, "scale")
+        if kind == "minmax":
+            low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+            return cls(low, np.where(span > 0, span, 1.0), kind)
         std = X.std(axis=0)
         return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
 
     @classmethod
     def from_meta(cls, meta: dict | None) -> Scaling | None:
-        return None if not meta else cls(meta["mean"], meta["scale"])
+        if not meta:
+            return None
+        return cls(meta["mean"], meta["scale"], meta.get("kind", "standard"))
 
     def to_meta(self) -> dict:
-        return {"kind": "standard", "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        return {"kind": self.kind, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean) / self.scale).astype(np.float32)

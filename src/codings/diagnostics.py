@@ -16,8 +16,10 @@ Library code only returns :class:`Finding` objects; :func:`warn` issues them as
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,14 +64,26 @@ class Finding:
         return self.message
 
 
-def warn(findings, *, stacklevel: int = 1) -> None:
+def warn(findings, *, stacklevel: int | None = None) -> None:
     """Issue each finding as a :class:`CodingsWarning`.
 
     ``stacklevel`` counts from the caller, as in ``warnings.warn``: 1 names the line that calls
-    ``warn``, 2 the line that called that function, and so on.
+    ``warn``, 2 the line that called that function, and so on. ``None`` (the default) names the
+    first line outside this package: the user's call, however many wrappers lie between.
     """
+    if stacklevel is None:
+        stacklevel = _outside_package()
     for f in findings:
         warnings.warn(f.message, CodingsWarning, stacklevel=stacklevel + 1)
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` (from ``warn``'s caller) of the first frame outside ``codings``."""
+    package = str(Path(__file__).resolve().parent)
+    frame, level = sys._getframe(2), 1  # warn's caller
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # --- before training ---------------------------------------------------------------------------

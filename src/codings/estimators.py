@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 from torch import nn
 
+from . import defaults
+from .datasets import Scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .models import MODELS, build, builder_params
@@ -74,6 +77,7 @@ class _AutoencoderMixin:
         "feature_names_in_",
         "latent_dim_",
         "history_",
+        "scaling_",
     )
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -135,11 +139,21 @@ class _AutoencoderMixin:
 
     def _check_training_params(self) -> None:
         frac = self.validation_fraction
-        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+        if frac != "auto" and (
+            isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1
+        ):
             raise ValueError(
                 f"validation_fraction={frac!r} must be a number in [0, 1), e.g. 0.1 (0: no "
-                "validation set; patience then watches the training loss)"
+                "validation set; patience then watches the training loss), or 'auto'"
             )
+        if self.scale not in SCALES:
+            raise ValueError(
+                f"scale={self.scale!r} is not known; choose 'auto' (standardise, or min-max to "
+                "[0, 1] for output='bernoulli'), 'standard', 'minmax' or None (data as given)"
+            )
+        e = self.epochs
+        if e is not None and (isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0):
+            raise ValueError(f"epochs={self.epochs!r} must be a whole number >= 0, or None (auto)")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer={self.optimizer!r} is not known; choose one of "
@@ -148,13 +162,24 @@ class _AutoencoderMixin:
         if not isinstance(self.layerwise, (bool, np.bool_)):
             raise ValueError(f"layerwise={self.layerwise!r} must be True or False")
 
-    def _split(self, X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        if not self.validation_fraction:
+    def _split(
+        self, X: np.ndarray, seed: int, auto: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        frac = self.validation_fraction
+        if frac == "auto":  # a share for the stopping rule to watch; none for a fixed epoch count
+            frac = (
+                (defaults.VALIDATION_FRACTION if self.epochs is None else 0.0)
+                if auto is None
+                else auto
+            )
+            if len(X) < 10:
+                frac = 0.0  # too few samples to hold some out: patience watches the training loss
+        if not frac:
             return X, None
-        n_val = int(np.ceil(self.validation_fraction * len(X)))
+        n_val = int(np.ceil(frac * len(X)))
         if n_val >= len(X):
             raise ValueError(
-                f"validation_fraction={self.validation_fraction} of {len(X)} samples leaves none "
+                f"validation_fraction={frac} of {len(X)} samples leaves none "
                 "to train on; use more samples or validation_fraction=0"
             )
         perm = np.random.default_rng(seed).permutation(len(X))
@@ -164,15 +189,23 @@ class _AutoencoderMixin:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
         model = build(self.model, seed=seed, **self._builder_kwargs(X.shape[1]))
+        self.scaling_ = _fit_scaling(self.scale, getattr(model, "output", "linear"), X)
+        X = self._scaled(X)
         X_train, X_val = self._split(X, seed)
         if train:
-            warn(check_data(model, X_train), stacklevel=3)  # at the caller of fit
+            warn(check_data(model, X_train))  # named at the user's call
+        epochs, patience, callbacks, stopper = defaults.stopping(
+            None if self.epochs is None else int(self.epochs),
+            self.patience,
+            len(X_train),
+            self.batch_size,
+        )
         common = {
             "X_val": X_val,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer,
             "seed": seed,
-            "patience": self.patience,
+            "patience": patience,
             "device": self.device,
         }
         if not train:
@@ -184,8 +217,8 @@ class _AutoencoderMixin:
             hists = pretrain_layerwise(
                 model,
                 X_train,
-                epochs=self.epochs,
-                finetune_epochs=self.epochs,
+                epochs=epochs,
+                finetune_epochs=epochs,
                 lr=self.lr,
                 **common,
             )
@@ -194,21 +227,29 @@ class _AutoencoderMixin:
             history = fit(
                 model,
                 X_train,
-                epochs=self.epochs,
+                epochs=epochs,
                 lr=self.lr,
                 progress=bool(self.verbose),
+                callbacks=callbacks,
                 **common,
             )
+            if stopper is not None:
+                stopper.restore(model)  # also when the run ended at its step cap
         self.model_ = model
         self.history_ = history
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
         if train:
-            warn(check_model(model, X_train, X_val)[1], stacklevel=3)
+            warn(check_model(model, X_train, X_val)[1])
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """``X`` in the units the model was trained in (see ``scale``)."""
+        scaling = getattr(self, "scaling_", None)  # None: no scaling, or saved before it existed
+        return X if scaling is None else scaling.forward(X)
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
-        """Per-sample mean squared reconstruction error over the features, float64, (n,)."""
+        """Per-sample mean squared reconstruction error over the (scaled) features, float64."""
         model = self.model_
-        err = _infer(lambda xb: (model(xb) - xb).square().mean(1), model, X)
+        err = _infer(lambda xb: (model(xb) - xb).square().mean(1), model, self._scaled(X))
         return err.astype(np.float64)
 
     # Pickles stay portable: a model trained on an accelerator is stored on the CPU.
@@ -246,6 +287,8 @@ class _AutoencoderMixin:
                     value = value.item()
                 elif isinstance(value, History):
                     value = {"history": value.records}
+                elif isinstance(value, Scaling):
+                    value = {"scaling": value.to_meta()}
                 fitted[key] = value
         params = {k: _jsonable(k, v) for k, v in self.get_params(deep=False).items()}
         return {"class": type(self).__name__, "params": params, "fitted": fitted}
@@ -275,12 +318,31 @@ class _AutoencoderMixin:
                 value = np.asarray(value["array"], dtype=np.dtype(value["dtype"]))
             elif isinstance(value, dict) and "history" in value:
                 value = History(value["history"])
+            elif isinstance(value, dict) and "scaling" in value:
+                value = Scaling.from_meta(value["scaling"])
             setattr(est, key, value)
         est._load_extra(path, info, device)
         return est
 
     def _load_extra(self, path, info: dict, device) -> None:
         pass
+
+
+SCALES = ("auto", "standard", "minmax", "none", None)
+
+
+def _fit_scaling(scale, output: str, X: np.ndarray) -> Scaling | None:
+    """The scaling of ``scale`` learned on ``X``: "auto" standardises for squared error and maps
+    to [0, 1] for a Bernoulli output (cross-entropy needs targets in [0, 1]). Data already in
+    [0, 1] stay as they are for a Bernoulli output: stretching each pixel of an image to its own
+    range would magnify the rarely used ones."""
+    if scale in (None, "none"):
+        return None
+    if scale == "auto":
+        if output == "bernoulli" and X.min() >= 0 and X.max() <= 1:
+            return None
+        scale = "minmax" if output == "bernoulli" else "standard"
+    return Scaling.fit(X, kind=scale)
 
 
 def _jsonable(key: str, value):
@@ -378,18 +440,33 @@ _PARAMS_DOC = """
         "stacked": hidden=(300, 150), latent_dim=None (the codings are the last hidden layer),
         activation="elu", init="he", output="linear" (or "bernoulli" for data in [0, 1]),
         l2=0.0, tied=False. Setting one the chosen model does not take is an error.
+    scale : {"auto", "standard", "minmax"} or None, default="auto"
+        Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
+        before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
+        "auto": standardise (mean 0, standard deviation 1) for squared error, min-max to [0, 1]
+        for ``output="bernoulli"`` (data already in [0, 1] are left as they are). None: the
+        data as given. ``score_samples`` and the reconstruction errors are in the scaled units.
     model_params : dict, default=None
         Other arguments of the chosen model's builder (e.g. a denoising model's noise level).
     layerwise : bool, default=False
         Train greedily one layer pair at a time (each for ``epochs``) before training the whole
         stack for ``epochs`` more (:func:`codings.layerwise.pretrain_layerwise`).
-    epochs, batch_size, lr, optimizer : default=100, 128, 1e-3, "adam"
-        Training of the autoencoder (optimizer: "adam", "adamw" or "sgd").
+    epochs : int or None, default=None
+        None ("auto"): train until the validation loss has not improved for ``patience``
+        epochs (default: 10 epochs or 2,000 steps, whichever is longer), at most about 100,000
+        optimiser steps, and keep the best weights
+        (:mod:`codings.defaults`). An int: exactly that many epochs (unless ``patience`` stops
+        earlier).
+    batch_size, lr, optimizer : default=32, 1e-3, "nadam"
+        Training of the autoencoder (optimizer: "adam", "adamw", "nadam" or "sgd"); the
+        defaults come from the defaults study in BENCHMARKS.md.
     patience : int, default=None
         Stop after this many epochs without a lower validation loss (training loss when
-        ``validation_fraction=0``) and keep the best weights.
-    validation_fraction : float, default=0.0
+        ``validation_fraction=0``) and keep the best weights. None: the "auto" patience with
+        ``epochs=None``, no early stop with an explicit ``epochs``.
+    validation_fraction : float or "auto", default="auto"
         Fraction of the training data held out to monitor (``history_`` gets ``val_*``).
+        "auto": 0.1 with ``epochs=None`` (what the stopping rule watches), 0 otherwise.
     random_state : int, RandomState or None, default=None
         Seeds the initial weights, the shuffling and the validation split. An int makes ``fit``
         reproducible (bit for bit on the CPU).
@@ -428,6 +505,8 @@ class AutoencoderTransformer(
         One record per epoch (``train_loss``, ``val_loss``, ... ).
     latent_dim_ : int
         The number of codings (columns of ``transform``'s output).
+    scaling_ : codings.datasets.Scaling or None
+        The per-feature scaling learned in ``fit`` (``scale``); None with ``scale=None``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names (a DataFrame).
@@ -453,14 +532,15 @@ class AutoencoderTransformer(
         output=None,
         l2=None,
         tied=None,
+        scale="auto",
         model_params=None,
         layerwise=False,
-        epochs=100,
-        batch_size=128,
-        lr=1e-3,
-        optimizer="adam",
+        epochs=None,
+        batch_size=defaults.BATCH_SIZE,
+        lr=defaults.LR,
+        optimizer=defaults.OPTIMIZER,
         patience=None,
-        validation_fraction=0.0,
+        validation_fraction="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -474,6 +554,7 @@ class AutoencoderTransformer(
         self.output = output
         self.l2 = l2
         self.tied = tied
+        self.scale = scale
         self.model_params = model_params
         self.layerwise = layerwise
         self.epochs = epochs
@@ -499,11 +580,12 @@ class AutoencoderTransformer(
         """The codings of ``X``, shape (n_samples, latent_dim_), in ``X``'s float dtype."""
         self._check_fitted()
         X = self._validate(X, reset=False)
-        return _infer(self.model_.encode, self.model_, X).astype(X.dtype, copy=False)
+        Z = _infer(self.model_.encode, self.model_, self._scaled(X))
+        return Z.astype(X.dtype, copy=False)
 
     @_threaded
     def inverse_transform(self, X):
-        """Decode codings (n_samples, latent_dim_) back to data space."""
+        """Decode codings (n_samples, latent_dim_) back to data space, in ``X``'s units."""
         self._check_fitted()
         Z = check_array(X, dtype=_FLOATS)
         if Z.shape[1] != self.latent_dim_:
@@ -511,7 +593,9 @@ class AutoencoderTransformer(
                 f"inverse_transform takes codings with {self.latent_dim_} columns (latent_dim_); "
                 f"got {Z.shape[1]}. Pass the output of transform"
             )
-        return _infer(self.model_.decode, self.model_, Z).astype(Z.dtype, copy=False)
+        R = _infer(self.model_.decode, self.model_, Z)
+        scaling = getattr(self, "scaling_", None)
+        return (R if scaling is None else scaling.inverse(R)).astype(Z.dtype, copy=False)
 
     @_threaded
     def score_samples(self, X):
@@ -561,7 +645,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     threshold_ : float
         The same cut on the error scale (``-offset_``): a sample whose mean squared
         reconstruction error exceeds it is an outlier.
-    model_, history_, latent_dim_, n_features_in_, feature_names_in_
+    model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_
         As in :class:`AutoencoderTransformer`.
     """
     )
@@ -580,14 +664,15 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         output=None,
         l2=None,
         tied=None,
+        scale="auto",
         model_params=None,
         layerwise=False,
-        epochs=100,
-        batch_size=128,
-        lr=1e-3,
-        optimizer="adam",
+        epochs=None,
+        batch_size=defaults.BATCH_SIZE,
+        lr=defaults.LR,
+        optimizer=defaults.OPTIMIZER,
         patience=None,
-        validation_fraction=0.0,
+        validation_fraction="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -602,6 +687,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         self.output = output
         self.l2 = l2
         self.tied = tied
+        self.scale = scale
         self.model_params = model_params
         self.layerwise = layerwise
         self.epochs = epochs
@@ -684,7 +770,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         codings hold.
     history_, classifier_history_ : codings.History
         One record per epoch of the pretraining and of the supervised stage.
-    latent_dim_, n_features_in_, feature_names_in_
+    latent_dim_, scaling_, n_features_in_, feature_names_in_
         As in :class:`AutoencoderTransformer`.
     """
     )
@@ -704,16 +790,17 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         output=None,
         l2=None,
         tied=None,
+        scale="auto",
         model_params=None,
         layerwise=False,
-        epochs=100,
+        epochs=None,
         classifier_epochs=100,
-        batch_size=128,
-        lr=1e-3,
+        batch_size=defaults.BATCH_SIZE,
+        lr=defaults.LR,
         classifier_lr=1e-2,
-        optimizer="adam",
+        optimizer=defaults.OPTIMIZER,
         patience=None,
-        validation_fraction=0.0,
+        validation_fraction="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -729,6 +816,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.output = output
         self.l2 = l2
         self.tied = tied
+        self.scale = scale
         self.model_params = model_params
         self.layerwise = layerwise
         self.epochs = epochs
@@ -775,8 +863,8 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         seed = self._seed()
         self._train_autoencoder(X_all, seed, train=self.mode != "scratch")
         self.autoencoder_ = self.model_
-        rows = np.hstack([X, y_idx[:, None]])  # split both together, then apart again
-        train, val = self._split(rows, seed + 1)
+        rows = np.hstack([self._scaled(X), y_idx[:, None]])  # split together, then apart again
+        train, val = self._split(rows, seed + 1, auto=0.0)
         self.model_, self.classifier_history_ = train_classifier(
             self.autoencoder_,
             train[:, :-1],
@@ -799,6 +887,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         self._check_fitted()
         X = self._validate(X, reset=False)
+        X = self._scaled(X)
         return _infer(self.model_, self.model_, X).astype(np.float64)  # (n, n_classes)
 
     def predict_proba(self, X):

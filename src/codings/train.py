@@ -25,7 +25,7 @@ from .errors import suggest
 from .models import Autoencoder
 from .threads import flush_denormal_enabled
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -126,6 +126,8 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     params = list(params)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "nadam":  # Adam with Nesterov momentum (Dozat 2016); torch has no fused kernel
+        return torch.optim.NAdam(params, lr=lr, weight_decay=weight_decay)
     cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     # The fused kernel updates every parameter in one pass (one of the loop's larger costs).
     fused = all(p.device.type in ("cpu", "cuda") for p in params)

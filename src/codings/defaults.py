@@ -1,0 +1,86 @@
+"""The training defaults of the command line and the estimators, and the "auto" stopping rule.
+
+The numbers come from the defaults study (``benchmarks/defaults_study.py``, BENCHMARKS.md
+"Defaults study"). ``epochs=None`` means: train until the validation loss (the training loss
+without a validation set) has not improved for :func:`auto_patience` epochs (``PATIENCE`` epochs
+or ``PATIENCE_STEPS`` optimiser steps, whichever is longer), at most ``MAX_STEPS`` optimiser
+steps (between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), then keep the best weights.
+:func:`codings.fit` itself keeps its fixed ``epochs=10``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
+OPTIMIZER = "nadam"
+LR = 1e-3
+BATCH_SIZE = 32
+PATIENCE = 10  # epochs, at least ...
+PATIENCE_STEPS = 2_000  # ... and at least this many optimiser steps: small data sets are noisy
+MAX_STEPS = 100_000  # about 58 epochs of MNIST at batch 32; small tables stop on patience first
+MIN_EPOCHS = 20
+MAX_EPOCHS = 2_000
+VALIDATION_FRACTION = 0.1  # the estimators' share held out for the stopping rule ("auto")
+
+
+def auto_patience(n_rows: int, batch_size: int) -> int:
+    """Epochs without improvement before an "auto" run stops: ``PATIENCE`` epochs or
+    ``PATIENCE_STEPS`` steps, whichever is longer (150 rows at batch 32: 400 epochs of 5 steps;
+    MNIST: 10 epochs of 1,719 steps)."""
+    per_epoch = max(1, math.ceil(n_rows / batch_size))
+    return max(PATIENCE, math.ceil(PATIENCE_STEPS / per_epoch))
+
+
+def auto_epochs(
+    n_rows: int, batch_size: int, max_steps: int = MAX_STEPS, max_epochs: int = MAX_EPOCHS
+) -> int:
+    """The epoch cap of an "auto" run: ``max_steps`` optimiser steps, within the epoch bounds."""
+    per_epoch = max(1, math.ceil(n_rows / batch_size))
+    return int(min(max_epochs, max(MIN_EPOCHS, math.ceil(max_steps / per_epoch))))
+
+
+class EarlyStopping:
+    """A :func:`codings.fit` callback: stop after ``patience`` epochs without a lower monitored
+    loss (``val_loss``, else ``train_loss``); :meth:`restore` puts the best weights back, also
+    when the run ended at its epoch cap rather than on patience."""
+
+    def __init__(self, patience: int):
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience={patience!r} must be a positive whole number")
+        self.patience = patience
+        self.best = math.inf
+        self.best_epoch = 0
+        self.state: dict | None = None
+        self.stale = 0
+
+    def __call__(self, epoch: int, record: dict, model: nn.Module) -> bool:
+        loss = record.get("val_loss", record.get("train_loss", math.inf))
+        if loss < self.best:
+            self.best, self.best_epoch, self.stale = loss, epoch, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def stopping(epochs: int | None, patience: int | None, n_rows: int, batch_size: int):
+    """``(epochs, patience, callbacks, stopper)`` for :func:`codings.fit`.
+
+    An explicit ``epochs`` passes through unchanged (today's fixed-length run, with ``patience``
+    as given). ``epochs=None`` gives the "auto" rule: the capped epoch count, ``patience`` (default
+    :func:`auto_patience`) for fit's own early stop, and an :class:`EarlyStopping` callback watching
+    the same loss whose :meth:`~EarlyStopping.restore` the caller runs after ``fit``, so that the
+    best weights are kept also when the run reaches its cap.
+    """
+    if epochs is not None:
+        return epochs, patience, [], None
+    stopper = EarlyStopping(auto_patience(n_rows, batch_size) if patience is None else patience)
+    return auto_epochs(n_rows, batch_size), stopper.patience, [stopper], stopper
