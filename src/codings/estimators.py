@@ -181,6 +181,7 @@ class _AutoencoderMixin:
                 epochs=self.epochs,
                 finetune_epochs=self.epochs,
                 lr=self.lr,
+                progress=self._reporter(),
                 **common,
             )
             history = History(flat_history(hists))
@@ -190,12 +191,20 @@ class _AutoencoderMixin:
                 X_train,
                 epochs=self.epochs,
                 lr=self.lr,
-                progress=bool(self.verbose),
+                progress=self._reporter(),
                 **common,
             )
         self.model_ = model
         self.history_ = history
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
+
+    def _reporter(self):
+        """verbose=0: silent; 1: a table of epochs; 2 or more: a bar per epoch (stderr)."""
+        from .progress import EpochTable
+
+        if not isinstance(self.verbose, (int, np.integer)) or self.verbose < 0:
+            raise ValueError(f"verbose={self.verbose!r} must be 0 (silent), 1 (table) or 2 (bar)")
+        return False if self.verbose == 0 else EpochTable() if self.verbose == 1 else True
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
         """Per-sample mean squared reconstruction error over the features, float64, (n,)."""
@@ -359,7 +368,9 @@ _PARAMS_DOC = """
     device : str, default="auto"
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     verbose : int, default=0
-        1 shows a progress bar (on standard error) while training.
+        0 prints nothing; 1 prints a table on standard error, one row per epoch
+        (``epoch  train_loss  valid_loss  dur``, ``*`` marking each best validation loss);
+        2 draws a bar per epoch with the loss parts instead.
 """
 
 
@@ -738,6 +749,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
             patience=self.patience,
             seed=seed + 1,
             device=_device(self.autoencoder_),
+            progress=self._reporter(),
         )
         return self
 

@@ -6,25 +6,41 @@ import numpy as np
 import torch
 from torch import nn
 
+from .progress import as_reporter
 from .train import as_tensor
 
 
 @torch.no_grad()
-def _batched(fn, X, batch_size: int) -> np.ndarray:
-    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]).numpy()
+def _batched(fn, X, batch_size: int, progress=False, title: str = "") -> np.ndarray:
+    bar = as_reporter(progress)
+    if bar is not None:
+        bar.begin(title, X.shape[0], "rows", task=True)
+    out = []
+    for i in range(0, X.shape[0], batch_size):
+        out.append(fn(X[i : i + batch_size]))
+        if bar is not None:
+            bar.update(min(i + batch_size, X.shape[0]))
+    if bar is not None:
+        bar.end()
+    return torch.cat(out).numpy()
 
 
-def encode(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
-    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU)."""
+def encode(model: nn.Module, X, *, batch_size: int = 4096, progress=False) -> np.ndarray:
+    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU).
+
+    ``progress`` (as in :func:`codings.fit`) shows a bar over the rows."""
     model.eval()
-    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size)
+    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size, progress, "encode")
 
 
-def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transform=None) -> tuple:
+def encode_to_npy(
+    model: nn.Module, X, path, *, batch_size: int = 4096, transform=None, progress=False
+) -> tuple:
     """Encode the rows of ``X`` (e.g. a memory map) straight into the ``.npy`` file ``path``.
 
     Neither the input nor the codings are ever held whole in memory; the file appears
     atomically (written under a temporary name, then renamed). Returns the output shape.
+    ``progress`` as in :func:`encode`.
     """
     import os
     import tempfile
@@ -40,10 +56,17 @@ def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transfor
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        bar = as_reporter(progress)
+        if bar is not None:
+            bar.begin("encode", n, "rows", task=True)
         with torch.no_grad():
             for i in range(0, n, batch_size):
                 xb = as_tensor(_prep(X[i : i + batch_size], transform), torch.device("cpu"))
                 out[i : i + batch_size] = model.encode(xb).numpy()
+                if bar is not None:
+                    bar.update(min(i + batch_size, n))
+        if bar is not None:
+            bar.end()
         out.flush()
         del out
         os.replace(tmp, path)
@@ -63,9 +86,9 @@ def decode(model: nn.Module, Z, *, batch_size: int = 4096) -> np.ndarray:
     return _batched(model.decode, as_tensor(Z, torch.device("cpu"), name="Z"), batch_size)
 
 
-def reconstruct(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+def reconstruct(model: nn.Module, X, *, batch_size: int = 4096, progress=False) -> np.ndarray:
     model.eval()
-    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size)
+    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size, progress, "reconstruct")
 
 
 def reconstruction_errors(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
