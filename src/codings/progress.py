@@ -25,6 +25,9 @@ import time
 
 __all__ = ["EpochTable", "Progress", "Reporter", "as_reporter"]
 
+#: Seconds that work other than an epoch runs before :class:`Progress` shows it.
+TASK_DELAY = 1.0
+
 
 class Reporter:
     """What a progress reporter answers to; every method does nothing here. Subclass it."""
@@ -106,18 +109,18 @@ class Progress(Reporter):
         Without it, each epoch (and each long task) writes one line when it ends.
     interval : float
         At least this many seconds between redraws (0.1: at most ten a second).
-    task_delay : float
+    task_delay : float, optional
         Work other than epochs (evaluation, sampling, encoding) is shown only once it has run
-        this many seconds; quicker work leaves no line.
+        this many seconds (default :data:`TASK_DELAY`); quicker work leaves no line.
     width : int
         Characters of the bar itself.
     """
 
-    def __init__(self, stream=None, *, live=None, interval=0.1, task_delay=1.0, width=20):
+    def __init__(self, stream=None, *, live=None, interval=0.1, task_delay=None, width=20):
         self.stream = stream
         self.live = live
         self.interval = interval
-        self.task_delay = task_delay
+        self.task_delay = TASK_DELAY if task_delay is None else task_delay
         self.width = width
         self._open = False  # a live line is on screen without its newline
         self._shown_len = 0
