@@ -371,3 +371,17 @@ def test_classify_prints_no_epochs_on_stdout(capsys, tmp_path):
         "Epoch 1/2",
         "Epoch 2/2",
     ]
+
+
+def test_ctrl_c_elsewhere_says_what_it_can(tmp_path):
+    import time
+
+    from codings.cli import _interrupted, build_parser
+
+    argv = ["train", *SMALL, "--out", str(tmp_path), "--layerwise"]
+    msg = _interrupted(build_parser().parse_args(argv), argv, time.time())
+    assert "layer-wise training keeps no checkpoint" in msg and "--resume" not in msg
+    argv = ["eval", str(tmp_path), "--dataset", "digits"]
+    assert _interrupted(build_parser().parse_args(argv), argv, time.time()) == (
+        "codings: interrupted"
+    )
