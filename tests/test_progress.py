@@ -262,3 +262,15 @@ def test_fit_prints_nothing_by_default(data, capsys):
     X, _ = data
     codings.fit(small_model(), X, epochs=1, batch_size=500)
     assert capsys.readouterr() == ("", "")
+
+
+class GoneReader(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_stream_that_fails_loses_the_report_not_the_training(data):
+    X, _ = data
+    for bar in (Progress(GoneReader(), live=True, interval=0), EpochTable(GoneReader())):
+        hist = codings.fit(small_model(), X, epochs=2, batch_size=500, progress=bar)
+        assert len(hist) == 2

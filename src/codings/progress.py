@@ -70,6 +70,16 @@ def as_reporter(progress) -> Reporter | None:
     )
 
 
+def _write(stream, text: str) -> None:
+    # A report must never stop the work: a closed stream or a reader gone away (a broken
+    # pipe) only loses the report.
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def _stream_is_terminal(stream) -> bool:
     try:
         return bool(stream.isatty())
@@ -131,9 +141,7 @@ class Progress(Reporter):
         return self.stream if self.stream is not None else sys.stderr
 
     def _write(self, text: str) -> None:
-        out = self._out
-        out.write(text)
-        out.flush()
+        _write(self._out, text)
 
     def note(self, text: str) -> None:
         self._finish_line()
@@ -230,9 +238,7 @@ class EpochTable(Reporter):
         self._best = math.inf
 
     def _write(self, text: str) -> None:
-        out = self.stream if self.stream is not None else sys.stderr
-        out.write(text + "\n")
-        out.flush()
+        _write(self.stream if self.stream is not None else sys.stderr, text + "\n")
 
     def note(self, text: str) -> None:
         self._write(text)
