@@ -180,8 +180,7 @@ class Progress(Reporter):
         line = self._line(done, values, elapsed, final=True)
         if self._is_live:
             self._draw(line)
-            self._write("\n")
-            self._open = False
+            self._finish_line()
         else:
             self._write(line + "\n")
         self._title = None
@@ -194,7 +193,7 @@ class Progress(Reporter):
     def _finish_line(self) -> None:
         if self._open:
             self._write("\n")
-            self._open = False
+            self._open, self._shown_len = False, 0
 
     def _draw(self, line: str) -> None:
         columns = shutil.get_terminal_size((100, 24)).columns
