@@ -274,3 +274,17 @@ def test_a_stream_that_fails_loses_the_report_not_the_training(data):
     for bar in (Progress(GoneReader(), live=True, interval=0), EpochTable(GoneReader())):
         hist = codings.fit(small_model(), X, epochs=2, batch_size=500, progress=bar)
         assert len(hist) == 2
+
+
+def test_finish_lines_ends_a_bar_left_mid_line():
+    from codings.progress import finish_lines
+
+    out = io.StringIO()
+    bar = Progress(out, live=True, interval=0, task_delay=0)
+    bar.begin("NLL, 5 samples", 40, "examples", task=True)
+    bar.update(16)
+    assert not out.getvalue().endswith("\n")
+    finish_lines()  # what the command line does before it reports an error or Ctrl-C
+    assert out.getvalue().endswith("\n") and "16/40 examples" in out.getvalue()
+    finish_lines()  # nothing left open: nothing more written
+    assert out.getvalue().count("\n") == 1

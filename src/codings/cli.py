@@ -951,6 +951,13 @@ def _interrupted(args, argv: list[str], started: float) -> str:
     )
 
 
+def _finish_progress() -> None:
+    """A bar left mid-line by an error or Ctrl-C ends its line before the message."""
+    progress = sys.modules.get("codings.progress")
+    if progress is not None:
+        progress.finish_lines()
+
+
 def main(argv: list[str] | None = None) -> int:
     import time
 
@@ -961,9 +968,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        _finish_progress()
         print(_interrupted(args, argv, started), file=sys.stderr)
         return 130
     except Exception as e:  # one clear line, unless --debug
+        _finish_progress()
         if args.debug:
             raise
         expected = isinstance(e, (ValueError, TypeError, OSError, FloatingPointError))

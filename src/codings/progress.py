@@ -22,8 +22,9 @@ import math
 import shutil
 import sys
 import time
+import weakref
 
-__all__ = ["EpochTable", "Progress", "Reporter", "as_reporter"]
+__all__ = ["EpochTable", "Progress", "Reporter", "as_reporter", "finish_lines"]
 
 #: Seconds that work other than an epoch runs before :class:`Progress` shows it.
 TASK_DELAY = 1.0
@@ -68,6 +69,16 @@ def as_reporter(progress) -> Reporter | None:
         f"progress={progress!r} must be True, False or a reporter such as "
         "codings.progress.Progress() (an object with note, begin, update, end and close)"
     )
+
+
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # live bars whose line has no newline yet
+
+
+def finish_lines() -> None:
+    """End every live bar's unfinished line, so that a message printed next (an error, an
+    interruption) starts on a line of its own."""
+    for bar in list(_OPEN):
+        bar.close()
 
 
 def _write(stream, text: str) -> None:
@@ -194,6 +205,7 @@ class Progress(Reporter):
         if self._open:
             self._write("\n")
             self._open, self._shown_len = False, 0
+            _OPEN.discard(self)
 
     def _draw(self, line: str) -> None:
         columns = shutil.get_terminal_size((100, 24)).columns
@@ -202,6 +214,7 @@ class Progress(Reporter):
         self._write("\r" + line + pad)
         self._shown_len = len(line)
         self._open = True
+        _OPEN.add(self)
 
     def _line(self, done: int, values: dict[str, float], elapsed: float, final: bool) -> str:
         total = self._total
