@@ -268,8 +268,17 @@ def test_cli_classify_on_digits(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    text = capsys.readouterr().out
-    assert "epoch   2  train loss" in text and "val loss" in text and "test accuracy" in text
+    text, err = capsys.readouterr()
+    assert "test accuracy" in text and "Epoch" not in text  # epochs go to standard error
+    assert [line.split(" - ")[0] for line in err.splitlines()] == [
+        "stage 1/2: head",
+        "Epoch 1/2",
+        "Epoch 2/2",
+        "stage 2/2: all",
+        "Epoch 1/2",
+        "Epoch 2/2",
+    ]
+    assert " - val_loss: " in err and " - val_accuracy: " in err
     saved = ae_dir / "classifier-finetune" / "model.safetensors"
     clf = codings.load(saved)
     assert clf.metadata["labels"] == 100 and clf.metadata["mode"] == "finetune"

@@ -294,3 +294,142 @@ def test_train_with_default_flags_beats_the_mean_on_a_small_csv(capsys, tmp_path
         capsys, "train", *model, "--dataset", path, "--epochs", "2", "--out", tmp_path / "f"
     )
     assert fixed["epochs"] == 2
+
+
+SMALL = ["stacked", "--dataset", "digits", "--hidden", "8", "--batch-size", "128"]
+
+
+def test_progress_goes_to_stderr_one_line_per_epoch_never_into_json(capsys, tmp_path):
+    code, out, err = run(capsys, "train", *SMALL, "--epochs", "3", "--out", tmp_path, "--json")
+    assert code == 0
+    r = json.loads(out)  # standard output is the JSON object alone
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert r["epochs"] == 3 and "Epoch" not in out
+    lines = err.splitlines()  # capsys's stderr is not a terminal: plain lines, no redrawing
+    assert "\r" not in err
+    epoch_lines = [line for line in lines if line.startswith("Epoch")]
+    assert len(epoch_lines) == 3
+    for e, (line, rec) in enumerate(zip(epoch_lines, history, strict=True), start=1):
+        assert line.startswith(f"Epoch {e}/3 - 12/12 - ")
+        assert f" - loss: {rec['train_loss']:.4g} - reconstruction: " in line
+        assert f" - val_loss: {rec['val_loss']:.4g} - " in line
+
+
+def test_quiet_prints_nothing_on_stderr(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("codings.progress.TASK_DELAY", 0.0)  # even quick work would show
+    code, out, err = run(
+        capsys, "train", *SMALL, "--epochs", "2", "--out", tmp_path, "--json", "--quiet"
+    )
+    # Two epochs make a poor model: its warning still shows (and is in the JSON); nothing else.
+    assert code == 0 and all(line.startswith("warning: ") for line in err.splitlines())
+    assert len(json.loads(out)["warnings"]) == len(err.splitlines())
+    code, out, err = run(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet")
+    assert code == 0 and err == "" and "loss" in out
+    code, _, err = run(capsys, "eval", tmp_path, "--dataset", "digits")
+    assert code == 0 and err.startswith("evaluate - ") and "examples" in err
+
+
+def test_eval_nll_shows_a_bar_over_examples_on_stderr(capsys, tmp_path, monkeypatch):
+    vae = ["vae", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    assert run(capsys, "train", *vae, "--epochs", "1", "--out", tmp_path, "--scale", "none")[0] == 0
+    monkeypatch.setattr("codings.progress.TASK_DELAY", 0.0)
+    code, out, err = run(
+        capsys, "eval", tmp_path, "--dataset", "digits", "--nll-samples", "5", "--json"
+    )
+    assert code == 0 and json.loads(out)["nll_samples"] == 5
+    n = json.loads(out)["nll_examples"]
+    assert f"NLL, 5 samples - {n}/{n} examples - " in err
+
+
+def test_encode_and_reconstruct_show_progress_on_stderr(capsys, tmp_path, monkeypatch):
+    assert run(capsys, "train", *SMALL, "--epochs", "1", "--out", tmp_path, "--quiet")[0] == 0
+    np.save(tmp_path / "x.npy", np.zeros((50, 64), dtype=np.float32))
+    monkeypatch.setattr("codings.progress.TASK_DELAY", 0.0)
+    for command, output, title in [
+        ("encode", "z.npy", "encode"),
+        ("encode", "z.csv", "encode"),
+        ("reconstruct", "r.npy", "reconstruct"),
+    ]:
+        code, out, err = run(capsys, command, tmp_path, tmp_path / "x.npy", tmp_path / output)
+        assert code == 0 and "rows" not in out
+        assert err.startswith(f"{title} - 50/50 rows - ")
+
+
+def _interrupt_after(monkeypatch, epochs: int | None):
+    """Ctrl-C after ``epochs`` epochs of `codings train` (None: before the first one ends)."""
+    import codings
+
+    real_fit = codings.fit
+
+    def fit(*args, callbacks=(), **kw):
+        if epochs is None:
+            raise KeyboardInterrupt
+
+        def stop(epoch, record, model):
+            if epoch == epochs:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, callbacks=[*callbacks, stop], **kw)
+
+    monkeypatch.setattr(codings, "fit", fit)
+
+
+def test_ctrl_c_names_the_checkpoint_and_the_resume_command(capsys, tmp_path, monkeypatch):
+    import shlex
+
+    argv = ["train", *SMALL, "--epochs", "4", "--out", str(tmp_path), "--quiet"]
+    _interrupt_after(monkeypatch, 2)
+    code, out, err = run(capsys, *argv)
+    assert code == 130 and out == ""
+    state = tmp_path / "train_state.safetensors"
+    first, second = err.splitlines()
+    assert first == f"codings: interrupted; saved after epoch 2 of 4: {state}"
+    assert second == f"To continue from there: codings {shlex.join(argv)} --resume"
+    monkeypatch.undo()
+    # The command it gives continues the run to its end.
+    resumed = shlex.split(second.split(": ", 1)[1])[1:]
+    code, out, err = run(capsys, *resumed, "--json")
+    assert code == 0 and json.loads(out)["epochs"] == 4
+
+
+def test_ctrl_c_before_an_epoch_ends_says_nothing_was_saved(capsys, tmp_path, monkeypatch):
+    # A state file left by an earlier run is not this run's.
+    assert run(capsys, "train", *SMALL, "--epochs", "1", "--out", tmp_path, "--quiet")[0] == 0
+    state = tmp_path / "train_state.safetensors"
+    import os
+
+    os.utime(state, (0, 0))
+    _interrupt_after(monkeypatch, None)
+    code, out, err = run(capsys, "train", *SMALL, "--out", tmp_path, "--overwrite", "--quiet")
+    assert code == 130 and out == ""
+    assert err == (
+        "codings: interrupted before the first epoch ended; nothing was saved. "
+        "Run the same command again to start over.\n"
+    )
+
+
+def test_classify_prints_no_epochs_on_stdout(capsys, tmp_path):
+    assert run(capsys, "train", *SMALL, "--epochs", "1", "--out", tmp_path, "--quiet")[0] == 0
+    code, out, err = run(
+        capsys, "classify", tmp_path, "--dataset", "digits", "--epochs", "2", "--labels", "100"
+    )
+    assert code == 0 and not any(line.startswith("epoch") for line in out.splitlines())
+    assert [line.split(" - ")[0] for line in err.splitlines()] == [
+        "stage 1/1: head",
+        "Epoch 1/2",
+        "Epoch 2/2",
+    ]
+
+
+def test_ctrl_c_elsewhere_says_what_it_can(tmp_path):
+    import time
+
+    from codings.cli import _interrupted, build_parser
+
+    argv = ["train", *SMALL, "--out", str(tmp_path), "--layerwise"]
+    msg = _interrupted(build_parser().parse_args(argv), argv, time.time())
+    assert "layer-wise training keeps no checkpoint" in msg and "--resume" not in msg
+    argv = ["eval", str(tmp_path), "--dataset", "digits"]
+    assert _interrupted(build_parser().parse_args(argv), argv, time.time()) == (
+        "codings: interrupted"
+    )

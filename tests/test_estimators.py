@@ -494,3 +494,49 @@ def test_epochs_accepts_numpy_integers_and_refuses_other_values():
     assert len(est.history_) == 2
     with pytest.raises(ValueError, match="epochs='auto'"):
         AutoencoderTransformer(**{**FAST, "epochs": "auto"}).fit(X)
+
+
+def test_verbose_0_prints_nothing(capsys, rank2):
+    AutoencoderTransformer(**FAST).fit(rank2)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_verbose_1_prints_an_epoch_table_on_stderr(capsys, rank2):
+    est = AutoencoderTransformer(**{**FAST, "verbose": 1, "validation_fraction": 0.25}).fit(rank2)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "dur"]
+    rows = [line.split() for line in lines[1:]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
+    val = est.history_["val_loss"]
+    for r, rec in zip(rows, est.history_.records, strict=True):
+        assert r[1] == f"{rec['train_loss']:.4g}"
+        best = rec["val_loss"] == min(val[: rec["epoch"]])  # a new best is marked
+        assert r[2] == f"{rec['val_loss']:.4g}" + ("*" if best else "")
+
+
+def test_verbose_1_with_layerwise_prints_a_table_per_phase(capsys, rank2):
+    AutoencoderTransformer(
+        hidden=(5, 3), layerwise=True, epochs=2, device="cpu", random_state=0, verbose=1
+    ).fit(rank2)
+    lines = capsys.readouterr().err.splitlines()
+    notes = [line for line in lines if not line.lstrip()[0].isdigit() and "epoch" not in line]
+    assert notes == [
+        "phase 1/2: 6->5",
+        "phase 2/2: 5->3",
+        "fine-tuning: all 2 layer pairs together",
+    ]
+    assert sum(line.startswith("epoch") for line in lines) == 3
+    assert sum(line.lstrip()[0].isdigit() for line in lines) == 6  # 2 epochs of each
+
+
+def test_verbose_2_draws_a_bar_per_epoch(capsys, rank2):
+    AutoencoderTransformer(**{**FAST, "verbose": 2}).fit(rank2)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == [f"Epoch {e}/5" for e in range(1, 6)]
+
+
+def test_verbose_must_be_a_level(rank2):
+    with pytest.raises(ValueError, match="verbose=-1 must be 0"):
+        AutoencoderTransformer(**{**FAST, "verbose": -1}).fit(rank2)

@@ -31,6 +31,7 @@ from torch import nn
 from .layers import dense_stack, init_linear, parse_sizes
 from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
+from .progress import as_reporter
 from .tour import Row, Tour, step
 from .train import History, _check_optimizer, _check_schedule, as_tensor, fit, resolve_device
 
@@ -268,6 +269,7 @@ def train_classifier(
     seed: int = 0,
     callbacks=(),
     device: str | torch.device | None = "auto",
+    progress=False,
 ) -> tuple[Classifier, History]:
     """Put a classifier on ``autoencoder``'s encoder and train it on ``(X, y)``.
 
@@ -282,7 +284,8 @@ def train_classifier(
     epochs of the last stage at a tenth of its rate. ``optimizer`` and ``lr_schedule`` are
     :func:`codings.fit`'s, applied to every stage (``"cosine"`` decays each stage's rate over its
     own epochs). ``n_classes`` defaults to the largest label seen plus one. ``callbacks`` go to
-    :func:`codings.fit` (e.g. to print each epoch).
+    :func:`codings.fit` (e.g. to print each epoch); ``progress`` too, and each stage is announced
+    on it (``stage 1/2: head``).
 
     Returns the classifier (in evaluation mode) and its history: ``train_/val_`` ``loss``,
     ``cross_entropy`` and ``accuracy``, with each record's ``stage`` and ``lr``.
@@ -341,8 +344,11 @@ def train_classifier(
         name, module, r, rv, rate = stages[-1]
         stages.append((name + ", annealed", module, r, rv, rate / 10))
     history = History()
+    bar = as_reporter(progress)
     for i, (name, module, r, rv, rate) in enumerate(stages):
         stage_epochs = anneal_epochs if name.endswith("annealed") else epochs
+        if bar is not None:
+            bar.note(f"stage {i + 1}/{len(stages)}: {name}")
         done = len(history)
 
         def tag(record: dict, done=done, name=name, rate=rate) -> dict:
@@ -353,6 +359,7 @@ def train_classifier(
             lambda e, rec, m, cb=cb, tag=tag: cb(tag(rec)["epoch"], tag(rec), m) for cb in callbacks
         ]
         train_args.update(epochs=stage_epochs, lr=rate, seed=seed + i, callbacks=staged)
+        train_args.update(progress=bar)
         history.records += [tag(rec) for rec in fit(module, r, X_val=rv, **train_args).records]
     return clf.eval(), history
 

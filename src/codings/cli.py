@@ -35,7 +35,27 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON object on standard output")
+    """The output options every command has: --json and --quiet."""
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on standard output (progress still goes to standard "
+        "error, never into the JSON; add --quiet to silence it)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on standard error (warnings and errors still show)",
+    )
+
+
+def _progress(args):
+    """The progress reporter for a command: a bar on standard error unless --quiet."""
+    if getattr(args, "quiet", False) or getattr(args, "no_progress", False):
+        return False
+    from .progress import Progress
+
+    return Progress()
 
 
 def parse_value(text: str):
@@ -275,7 +295,7 @@ def cmd_train(args) -> int:
             patience=patience,
             callbacks=callbacks,
             clip_norm=args.clip_norm,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=_progress(args),
             checkpoint=state_path,
             resume=state_path if args.resume else None,
             device=device,
@@ -361,6 +381,7 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
         patience=patience,
         on_phase_end=snapshot,
         device=args.device,
+        progress=_progress(args),
     )
     return History(flat_history(histories)), (rows, labels)
 
@@ -394,13 +415,6 @@ def cmd_classify(args) -> int:
     except ValueError as e:
         raise CLIError(f"--labels: {e}") from None
 
-    def show(epoch, r, model):
-        print(
-            f"epoch {epoch:3d}  train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"
-            f"   val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.4f}   ({r['stage']})",
-            flush=True,
-        )
-
     clf, history = train_classifier(
         ae,
         X[idx],
@@ -418,8 +432,8 @@ def cmd_classify(args) -> int:
         lr_schedule=args.lr_schedule,
         patience=args.patience,
         seed=args.seed,
-        callbacks=() if args.json else (show,),
         device=args.device,
+        progress=_progress(args),
     )
     test_metrics = score(clf, Xt, test.y)
     metrics = {
@@ -477,12 +491,15 @@ def cmd_eval(args) -> int:
         )
     if args.binarize:
         X = _binarized(X, scaling, "eval")
-    metrics = evaluate(model, X)
+    metrics = evaluate(model, X, progress=_progress(args))
     if args.nll_samples is not None:
         from .generative import nll_report
 
         n = len(X) if args.nll_examples is None else min(args.nll_examples, len(X))
-        metrics.update(nll_report(model, X[:n], k=args.nll_samples, seed=args.seed))
+        report = nll_report(
+            model, X[:n], k=args.nll_samples, seed=args.seed, progress=_progress(args)
+        )
+        metrics.update(report)
         metrics["nll_examples"] = n
     result = {"dataset": ds.name, "split": args.split, "n": len(X), **metrics}
     lines = [f"{model.metadata['model']} on {ds.name} ({args.split}, {len(X)} examples)"]
@@ -620,10 +637,11 @@ def cmd_encode(args) -> int:
         from .metrics import encode_to_npy
 
         X = _mapped_input(args.input, model)
-        shape = encode_to_npy(model, X, args.output, transform=scaling.forward if scaling else None)
+        transform = scaling.forward if scaling else None
+        shape = encode_to_npy(model, X, args.output, transform=transform, progress=_progress(args))
     else:
         X = _read_input(args.input, model)
-        Z = encode(model, scaling.forward(X) if scaling else X)
+        Z = encode(model, scaling.forward(X) if scaling else X, progress=_progress(args))
         _write_array(args.output, Z)
         shape = Z.shape
     emit(
@@ -655,7 +673,7 @@ def cmd_reconstruct(args) -> int:
     model = _run_dir_model(args.dir)
     X = _read_input(args.input, model)
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    R = reconstruct(model, scaling.forward(X) if scaling else X)
+    R = reconstruct(model, scaling.forward(X) if scaling else X, progress=_progress(args))
     if scaling:
         R = scaling.inverse(R)
     _write_array(args.output, R)
@@ -808,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress (as --quiet)")
     p.add_argument(
         "--layerwise",
         action="store_true",
@@ -949,15 +967,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(args, argv: list[str], started: float) -> str:
+    """What Ctrl-C leaves behind: for `train`, the last epoch saved and how to go on."""
+    if getattr(args, "func", None) is not cmd_train:
+        return "codings: interrupted"
+    if args.layerwise:
+        return (
+            "codings: interrupted; layer-wise training keeps no checkpoint between epochs and "
+            "cannot be resumed: run the same command again to start over"
+        )
+    state = Path(args.out) / "train_state.safetensors"
+    # A file older than this run (left by an earlier one) is not what this run saved.
+    saved = state.exists() and (args.resume or state.stat().st_mtime >= started - 2.0)
+    if not saved:
+        return (
+            "codings: interrupted before the first epoch ended; nothing was saved. "
+            "Run the same command again to start over."
+        )
+    from .checkpoint import read_metadata
+
+    try:
+        epoch = read_metadata(state)["train_state"]["epoch"]
+    except (OSError, ValueError, KeyError):
+        return f"codings: interrupted; {state} could not be read, so the run cannot be resumed"
+    import shlex
+
+    resume = argv if "--resume" in argv else [*argv, "--resume"]
+    of = f" of {args.epochs}" if isinstance(args.epochs, int) else ""
+    return (
+        f"codings: interrupted; saved after epoch {epoch}{of}: {state}\n"
+        f"To continue from there: codings {shlex.join(resume)}"
+    )
+
+
+def _finish_progress() -> None:
+    """A bar left mid-line by an error or Ctrl-C ends its line before the message."""
+    progress = sys.modules.get("codings.progress")
+    if progress is not None:
+        progress.finish_lines()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import time
+
+    started = time.time()
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("codings: interrupted", file=sys.stderr)
+        _finish_progress()
+        print(_interrupted(args, argv, started), file=sys.stderr)
         return 130
     except Exception as e:  # one clear line, unless --debug
+        _finish_progress()
         if args.debug:
             raise
         expected = isinstance(e, (ValueError, TypeError, OSError, FloatingPointError))

@@ -220,6 +220,7 @@ class _AutoencoderMixin:
                 epochs=epochs,
                 finetune_epochs=epochs,
                 lr=self.lr,
+                progress=self._reporter(),
                 **common,
             )
             history = History(flat_history(hists))
@@ -229,7 +230,7 @@ class _AutoencoderMixin:
                 X_train,
                 epochs=epochs,
                 lr=self.lr,
-                progress=bool(self.verbose),
+                progress=self._reporter(),
                 callbacks=callbacks,
                 **common,
             )
@@ -245,6 +246,14 @@ class _AutoencoderMixin:
         """``X`` in the units the model was trained in (see ``scale``)."""
         scaling = getattr(self, "scaling_", None)  # None: no scaling, or saved before it existed
         return X if scaling is None else scaling.forward(X)
+
+    def _reporter(self):
+        """verbose=0: silent; 1: a table of epochs; 2 or more: a bar per epoch (stderr)."""
+        from .progress import EpochTable
+
+        if not isinstance(self.verbose, (int, np.integer)) or self.verbose < 0:
+            raise ValueError(f"verbose={self.verbose!r} must be 0 (silent), 1 (table) or 2 (bar)")
+        return False if self.verbose == 0 else EpochTable() if self.verbose == 1 else True
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
         """Per-sample mean squared reconstruction error over the (scaled) features, float64."""
@@ -473,7 +482,9 @@ _PARAMS_DOC = """
     device : str, default="auto"
         "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     verbose : int, default=0
-        1 shows a progress bar (on standard error) while training.
+        0 prints nothing; 1 prints a table on standard error, one row per epoch
+        (``epoch  train_loss  valid_loss  dur``, ``*`` marking each best validation loss);
+        2 draws a bar per epoch with the loss parts instead.
     threads : int, "auto" or None, default=None
         torch's CPU threads while fitting and predicting; None or "auto" chooses from the size
         of the work and the machine's load (one thread for small models or busy machines, never
@@ -880,6 +891,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
             patience=self.patience,
             seed=seed + 1,
             device=_device(self.autoencoder_),
+            progress=self._reporter(),
         )
         return self
 

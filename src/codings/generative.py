@@ -32,6 +32,7 @@ from .errors import suggest
 from .layers import activation as _act
 from .layers import dense_stack, init_linear, parse_sizes
 from .models import Autoencoder, _check_positive, register
+from .progress import as_reporter
 from .tour import Row, Tour, step
 from .train import as_tensor
 
@@ -453,6 +454,7 @@ def likelihood_bounds(
     batch_size: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
+    progress=False,
 ) -> dict[str, np.ndarray]:
     """Per-example ELBO and importance-sampled log-likelihood estimate, in nats.
 
@@ -461,7 +463,8 @@ def likelihood_bounds(
     is the ELBO's one-sample estimate. The ELBO returned is
     ``mean_i log p(x|z_i) - KL(q(z|x) || p(z))`` over the same draws (the KL in closed form).
     Examples are batched so that about 20,000 decoder rows run at once; ``seed`` fixes the
-    draws without touching the global RNG.
+    draws without touching the global RNG. ``progress`` (as in :func:`codings.fit`) shows a
+    bar over the examples.
 
     Returns ``{"log_likelihood": (n,), "elbo": (n,)}``.
     """
@@ -475,6 +478,9 @@ def likelihood_bounds(
     chunk = min(k, 20_000)  # draws per example per pass
     batch_size = batch_size or max(1, 20_000 // chunk)
     ll, elbo = [], []
+    bar = as_reporter(progress)
+    if bar is not None:
+        bar.begin(f"NLL, {k} samples", X.shape[0], "examples", task=True)
     for start in range(0, X.shape[0], batch_size):
         xb = X[start : start + batch_size]
         mu, logvar = b.params(model.encoder(xb))
@@ -490,15 +496,21 @@ def likelihood_bounds(
         w = torch.cat(ws)  # (k, B)
         ll.append(torch.logsumexp(w, 0) - math.log(k))
         elbo.append(torch.stack(recs).sum(0) / k - gaussian_kl(mu, logvar))
+        if bar is not None:
+            bar.update(min(start + batch_size, X.shape[0]))
+    if bar is not None:
+        bar.end()
     return {
         "log_likelihood": torch.cat(ll).cpu().numpy().astype(np.float64),
         "elbo": torch.cat(elbo).cpu().numpy().astype(np.float64),
     }
 
 
-def nll_report(model: nn.Module, X, *, k: int = 1000, seed: int = 0) -> dict[str, float]:
+def nll_report(
+    model: nn.Module, X, *, k: int = 1000, seed: int = 0, progress=False
+) -> dict[str, float]:
     """Mean ELBO and importance-sampled NLL over ``X`` (nats), as ``eval`` reports them."""
-    r = likelihood_bounds(model, X, k=k, seed=seed)
+    r = likelihood_bounds(model, X, k=k, seed=seed, progress=progress)
     ll = r["log_likelihood"]
     return {
         "elbo": float(r["elbo"].mean()),

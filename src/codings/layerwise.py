@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .models import Autoencoder
+from .progress import as_reporter
 from .tour import Row, Tour, step
 from .train import History, as_tensor, fit, resolve_device
 
@@ -118,6 +119,11 @@ def _codings(blocks: Sequence[nn.Module], X: torch.Tensor, batch_size: int = 409
             b.train(t)
 
 
+def _size(t: torch.Tensor) -> str:
+    """A row's size as shown in the phase notes: '300', or '16x14x14' for feature maps."""
+    return "x".join(str(d) for d in t.shape[1:])
+
+
 def _per_phase(value, n: int, name: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != n:
@@ -141,6 +147,7 @@ def pretrain_layerwise(
     patience: int | None = None,
     on_phase_end: Callable[[int, Autoencoder], None] | None = None,
     device: str | torch.device | None = "auto",
+    progress=False,
 ) -> dict[str, History]:
     """Train ``model`` greedily, one layer pair per phase, then optionally fine-tune end to end.
 
@@ -159,6 +166,8 @@ def pretrain_layerwise(
     on_phase_end : callable, optional
         Called as ``on_phase_end(phase, partial)`` after each phase, where ``partial`` is
         :func:`partial_autoencoder` of the pairs trained so far (e.g. to draw reconstructions).
+    progress : bool or Reporter
+        As in :func:`codings.fit`; each phase is announced (``phase 2/3: 300->150``).
 
     Returns
     -------
@@ -175,6 +184,7 @@ def pretrain_layerwise(
     Xv = as_tensor(X_val, dev, name="X_val") if X_val is not None else None
     encoder = list(model.encoder)
     histories: dict[str, History] = {}
+    bar = as_reporter(progress)
     h, hv = X, Xv
     for k in range(1, n + 1):
         if k > 1:
@@ -182,6 +192,9 @@ def pretrain_layerwise(
             h = _codings(encoder[k - 2 : k - 1], h)  # (N, d_{k-2}) -> (N, d_{k-1})
             hv = _codings(encoder[k - 2 : k - 1], hv) if hv is not None else None
         shallow = shallow_autoencoder(model, k)
+        if bar is not None:
+            sizes = [_size(t) for t in (h, _codings(encoder[k - 1 : k], h[:1]))]
+            bar.note(f"phase {k}/{n}: {sizes[0]}->{sizes[1]}")
         histories[f"phase {k}"] = fit(
             shallow,
             h,
@@ -193,10 +206,13 @@ def pretrain_layerwise(
             seed=seed + k - 1,
             patience=patience,
             device=dev,
+            progress=bar,
         )
         if on_phase_end is not None:
             on_phase_end(k, partial_autoencoder(model, k))
     if finetune_epochs:
+        if bar is not None:
+            bar.note(f"fine-tuning: all {n} layer pairs together")
         histories["finetune"] = fit(
             model,
             X,
@@ -208,6 +224,7 @@ def pretrain_layerwise(
             seed=seed + n,
             patience=patience,
             device=dev,
+            progress=bar,
         )
     model.eval()
     return histories

@@ -6,32 +6,58 @@ import numpy as np
 import torch
 from torch import nn
 
+from .progress import as_reporter
 from .threads import step_flops, thread_count
 from .train import as_tensor
 
 
 @torch.no_grad()
-def _batched(fn, X, batch_size: int, model: nn.Module, threads=None) -> np.ndarray:
+def _batched(
+    fn, X, batch_size: int, model: nn.Module, threads=None, progress=False, title: str = ""
+) -> np.ndarray:
     flops = step_flops(model, min(batch_size, X.shape[0]), training=False)
+    bar = as_reporter(progress)
+    if bar is not None:
+        bar.begin(title, X.shape[0], "rows", task=True)
+    out = []
     with thread_count(threads, flops):
-        batches = [fn(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    return torch.cat(batches).numpy()
+        for i in range(0, X.shape[0], batch_size):
+            out.append(fn(X[i : i + batch_size]))
+            if bar is not None:
+                bar.update(min(i + batch_size, X.shape[0]))
+    if bar is not None:
+        bar.end()
+    return torch.cat(out).numpy()
 
 
-def encode(model: nn.Module, X, *, batch_size: int = 4096, threads=None) -> np.ndarray:
+def encode(
+    model: nn.Module, X, *, batch_size: int = 4096, threads=None, progress=False
+) -> np.ndarray:
     """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU).
 
     ``threads``: torch's CPU threads during the call (None: :func:`codings.threads.policy`).
+    ``progress`` (as in :func:`codings.fit`) shows a bar over the rows.
     """
     model.eval()
-    return _batched(model.encode, as_tensor(X, torch.device("cpu")), batch_size, model, threads)
+    X = as_tensor(X, torch.device("cpu"))
+    return _batched(model.encode, X, batch_size, model, threads, progress, "encode")
 
 
-def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transform=None) -> tuple:
+def encode_to_npy(
+    model: nn.Module,
+    X,
+    path,
+    *,
+    batch_size: int = 4096,
+    transform=None,
+    threads=None,
+    progress=False,
+) -> tuple:
     """Encode the rows of ``X`` (e.g. a memory map) straight into the ``.npy`` file ``path``.
 
     Neither the input nor the codings are ever held whole in memory; the file appears
     atomically (written under a temporary name, then renamed). Returns the output shape.
+    ``threads`` and ``progress`` as in :func:`encode`.
     """
     import os
     import tempfile
@@ -47,10 +73,18 @@ def encode_to_npy(model: nn.Module, X, path, *, batch_size: int = 4096, transfor
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        with torch.no_grad():
+        bar = as_reporter(progress)
+        if bar is not None:
+            bar.begin("encode", n, "rows", task=True)
+        flops = step_flops(model, min(batch_size, max(n, 1)), training=False)
+        with torch.no_grad(), thread_count(threads, flops):
             for i in range(0, n, batch_size):
                 xb = as_tensor(_prep(X[i : i + batch_size], transform), torch.device("cpu"))
                 out[i : i + batch_size] = model.encode(xb).numpy()
+                if bar is not None:
+                    bar.update(min(i + batch_size, n))
+        if bar is not None:
+            bar.end()
         out.flush()
         del out
         os.replace(tmp, path)
@@ -71,9 +105,12 @@ def decode(model: nn.Module, Z, *, batch_size: int = 4096, threads=None) -> np.n
     return _batched(model.decode, Z, batch_size, model, threads)
 
 
-def reconstruct(model: nn.Module, X, *, batch_size: int = 4096, threads=None) -> np.ndarray:
+def reconstruct(
+    model: nn.Module, X, *, batch_size: int = 4096, threads=None, progress=False
+) -> np.ndarray:
     model.eval()
-    return _batched(model, as_tensor(X, torch.device("cpu")), batch_size, model, threads)
+    X = as_tensor(X, torch.device("cpu"))
+    return _batched(model, X, batch_size, model, threads, progress, "reconstruct")
 
 
 def reconstruction_errors(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:

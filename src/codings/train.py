@@ -23,6 +23,7 @@ from torch import nn
 from . import threads as _threads
 from .errors import suggest
 from .models import Autoencoder
+from .progress import as_reporter
 from .threads import flush_denormal_enabled
 
 OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
@@ -140,12 +141,14 @@ def _loss(model: nn.Module, xb: torch.Tensor, objective: str):
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, X, *, batch_size: int = 2048, device=None, threads=None
+    model: nn.Module, X, *, batch_size: int = 2048, device=None, threads=None, progress=False
 ) -> dict[str, float]:
     """Mean loss parts over ``X`` in evaluation mode (no corruption), plus the per-feature MSE.
 
     Keys: ``loss``, each part's name, and ``mse`` (mean squared error per feature in data space)
     where the model has ``forward``. ``threads``: torch's CPU threads, as in :func:`fit`.
+    ``progress``: as in :func:`fit` (a bar over the examples, shown when the work takes more
+    than a second).
     """
     device = resolve_device(device) if device is not None else _model_device(model)
     n = len(X)
@@ -154,6 +157,9 @@ def evaluate(
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
+    bar = as_reporter(progress)
+    if bar is not None:
+        bar.begin("evaluate", n, "examples", task=True)
     reconstructs = hasattr(model, "encode") and hasattr(model, "decode")
     # A plain Autoencoder in eval mode reconstructs in loss() exactly what forward() returns,
     # so one pass gives both; a stochastic bottleneck or an overridden loss needs forward().
@@ -180,6 +186,10 @@ def evaluate(
             if recon is not None:
                 err = (recon - xb).square().mean(dim=tuple(range(1, xb.ndim))).sum()
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
+            if bar is not None:
+                bar.update(min(start + batch_size, n))
+        if bar is not None:
+            bar.end()
     finally:
         model.train(was_training)
         _threads.restore(prev_threads)
@@ -206,7 +216,7 @@ def fit(
     patience: int | None = None,
     restore_best: bool = True,
     callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
-    progress: bool = False,
+    progress=False,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
     device: str | torch.device | None = "auto",
@@ -243,6 +253,10 @@ def fit(
     :mod:`codings.fused` in float32 on one process: the same gradients as autograd up to
     rounding, with less overhead. Every other model, and ``codings.train.FUSED = False``, uses
     autograd.
+
+    ``progress=True`` draws a bar per epoch on standard error (one line kept per epoch, with the
+    loss parts; see :mod:`codings.progress`); a :class:`codings.progress.Reporter` such as
+    ``EpochTable()`` reports its own way. Nothing is printed by default.
 
     ``lr_schedule="cosine"`` lowers the learning rate after every step along half a cosine,
     from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
@@ -289,11 +303,7 @@ def fit(
     total_steps = epochs * per_epoch
     best = (math.inf, None)  # (monitored loss, state dict)
     stale = 0
-    bar = None
-    if progress and rank == 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, initial=start_epoch, desc="train", unit="epoch", leave=False)
+    bar = as_reporter(progress) if rank == 0 else None
     prev_threads = _threads.enter(threads, _threads.step_flops(model, batch_size // world))
     prev_flush = flush_denormal_enabled()
     # Denormal numbers make a diverging or vanishing run several times slower on CPUs.
@@ -312,6 +322,8 @@ def fit(
                 fused = _fused_step(model, data, world, precision, len(opts))
                 sums: dict[str, torch.Tensor] = {}
                 steps = 0
+                if bar is not None:
+                    bar.begin(f"Epoch {epoch + 1}/{epochs}", per_epoch)
                 # Every rank draws the same permutation; each takes its share of every batch.
                 for b, xb in enumerate(
                     data.batches(torch.randperm(data.n, generator=gen), rank, world)
@@ -356,6 +368,8 @@ def fit(
                         for k, v in parts.items():
                             sums[prefix + k] = sums.get(prefix + k, 0) + v.detach()
                     steps += 1
+                    if bar is not None:
+                        bar.update(steps, sums)  # reads the running loss only when it redraws
                 record = {"epoch": epoch + 1}
                 record.update({f"train_{k}": v / steps for k, v in _mean_over_ranks(sums).items()})
                 if Xv is not None:
@@ -374,8 +388,7 @@ def fit(
                         torch_rng=torch.get_rng_state(),
                     )
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if "loss" in k})
+                    bar.end(record)
                 monitored = record.get("val_loss", record.get("train_loss", math.inf))
                 if monitored < best[0]:
                     best = (
