@@ -247,3 +247,13 @@ def test_cosine_schedule_from_the_command_line_changes_training(capsys, tmp_path
         losses[schedule] = [rec["train_loss"] for rec in history]
     assert len(losses["cosine"]) == 3
     assert losses["cosine"] != losses["constant"]
+
+
+def test_a_csv_files_header_names_its_features(tmp_path):
+    from codings.cli import load_data
+
+    (tmp_path / "h.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    ds = load_data(str(tmp_path / "h.csv"), "all", None)
+    assert ds.feature_names == ("a", "b", "c") and ds.X.shape == (2, 3)
+    np.save(tmp_path / "x.npy", ds.X)
+    assert load_data(str(tmp_path / "x.npy"), "all", None).feature_names is None

@@ -165,10 +165,14 @@ def projections(
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
     for ax, (title, Z) in zip(axes[0], panels, strict=False):
-        sc = ax.scatter(Z[:, 0], Z[:, 1], c=y, s=12, cmap="viridis")
-        if y is not None:
-            handles, names = sc.legend_elements()  # one marker per class, in its colour
-            ax.legend(handles, names, title="class", fontsize=8)
+        if y is None:
+            ax.scatter(Z[:, 0], Z[:, 1], s=12)
+        else:
+            classes = np.unique(y)
+            colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(classes)))
+            for c, colour in zip(classes, colours, strict=True):
+                ax.scatter(*Z[y == c, :2].T, s=12, color=colour, label=str(c))
+            ax.legend(title="class", fontsize=8)
         ax.set_title(title)
         ax.set_xlabel("1st coding")
         ax.set_ylabel("2nd coding")
