@@ -84,6 +84,11 @@ def test_many_columns_are_labelled_sparsely(figures):
     plots.feature_columns(X, X, "t.png", n=1, max_ticks=12)
     labels = [t.get_text() for t in figures[0].axes[0].get_xticklabels()]
     assert labels == [str(j) for j in range(0, 30, 3)]  # every 3rd: at most 12 labels
+    plots.feature_columns(np.zeros((8, 30)), np.zeros((8, 30)), "t.png")
+    fig = figures[-1]
+    assert fig.get_size_inches()[0] <= 16  # 8 wide panels wrap onto two rows
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 8
+    assert len({ax.get_position().y0 for ax in fig.axes}) == 2
     with pytest.raises(ValueError, match="3 names for 30 features"):
         plots.feature_columns(X, X, "t.png", names=["a", "b", "c"])
 

@@ -96,11 +96,17 @@ def feature_columns(
         raise ValueError(f"feature_columns: {len(names)} names for {d} features")
     labels = [str(s) for s in names] if names is not None else [str(j) for j in range(d)]
     every = int(np.ceil(d / max_ticks))
-    width = max(2.0, 0.25 * min(d, max_ticks * 2))
-    fig, axes = plt.subplots(1, n, figsize=(width * n, 3.2), squeeze=False, sharey=True)
+    width = max(2.0, 0.15 * min(d, max_ticks * 2))  # inches a panel
+    ncols = min(n, max(1, int(16 // width)))  # rows of panels at most 16 inches wide
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, 3.2 * nrows), squeeze=False, sharey=True
+    )
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
     idx = np.arange(d)
     for c in range(n):
-        ax = axes[0][c]
+        ax = axes.flat[c]
         ax.bar(idx - 0.2, X[c], width=0.4, label="original")
         ax.bar(idx + 0.2, R[c], width=0.4, label="reconstruction")
         ax.set_xticks(idx[::every], labels[::every], rotation=90, fontsize=7)
