@@ -433,3 +433,13 @@ def test_ctrl_c_elsewhere_says_what_it_can(tmp_path):
     assert _interrupted(build_parser().parse_args(argv), argv, time.time()) == (
         "codings: interrupted"
     )
+
+
+def test_a_csv_files_header_names_its_features(tmp_path):
+    from codings.cli import load_data
+
+    (tmp_path / "h.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    ds = load_data(str(tmp_path / "h.csv"), "all", None)
+    assert ds.feature_names == ("a", "b", "c") and ds.X.shape == (2, 3)
+    np.save(tmp_path / "x.npy", ds.X)
+    assert load_data(str(tmp_path / "x.npy"), "all", None).feature_names is None

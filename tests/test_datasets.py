@@ -503,3 +503,13 @@ def test_scaling_standard_and_minmax_known_answers():
     assert old.kind == "standard"
     with pytest.raises(DataError, match="minmax"):
         Scaling.fit(X, kind="min-max")
+
+
+def test_csv_header_and_iris_feature_names(tmp_path):
+    (tmp_path / "h.csv").write_text('"mean radius", texture\n1.5,2\n3,4\n')
+    (tmp_path / "n.csv").write_text("1.5,2\n3,4\n")
+    assert datasets.csv_header(tmp_path / "h.csv") == ("mean radius", "texture")
+    assert datasets.csv_header(tmp_path / "n.csv") is None
+    iris = load_dataset("iris", "train")
+    assert iris.feature_names[0] == "sepal length (cm)" and len(iris.feature_names) == 4
+    assert load_dataset("digits", "train").feature_names is None  # images: pixels, no names

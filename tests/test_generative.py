@@ -364,3 +364,14 @@ def test_cli_train_eval_sample_interpolate_latent(tmp_path, capsys):
     assert "Markov chains" in json.loads(capsys.readouterr().out)["how"]
     assert np.load(out).shape == (4, 64)
     assert main(["eval", str(dae), "--dataset", "digits", "--nll-samples", "5"]) == 1
+
+
+def test_the_latent_plane_covers_the_codings_not_only_the_prior():
+    model = build("aae", n_features=64, hidden=[16], latent_dim=2, seed=0)
+    _, prior_half = latent_plane(model, 3)
+    assert prior_half == pytest.approx(1.96, abs=0.01)  # N(0, 1)'s central 95%
+    Z = np.random.default_rng(0).normal(0, 3, size=(2000, 2)) + [1.0, 0.0]
+    grid, half = latent_plane(model, 3, codings=Z)
+    q = np.percentile(Z, [1, 99], axis=0)
+    assert half == pytest.approx(np.abs(q).max()) and half > 7  # about 1 + 2.33 * 3
+    assert grid.shape == (9, 64)

@@ -77,7 +77,7 @@ def parse_value(text: str):
 
 def load_data(name: str, split: str, data_dir: str | None):
     """A Dataset for a dataset name, or a user file wrapped as one."""
-    from .datasets import DATASETS, Dataset, load_array, load_dataset
+    from .datasets import DATASETS, Dataset, csv_header, load_array, load_dataset
 
     if name in DATASETS:
         return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
@@ -91,6 +91,7 @@ def load_data(name: str, split: str, data_dir: str | None):
             name=path.name,
             split="all",
             n_classes=None,
+            feature_names=csv_header(path) if path.suffix.lower() == ".csv" else None,
         )
     raise CLIError(
         f"--dataset {name!r} is neither a known data set ({', '.join(DATASETS)}) nor a "
@@ -336,7 +337,8 @@ def cmd_train(args) -> int:
             )
             figures.append(str(path))
     else:
-        figures.append(str(feature_columns(shown, R, out / "reconstructions.png")))
+        names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
+        figures.append(str(feature_columns(shown, R, out / "reconstructions.png", names=names)))
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
@@ -618,7 +620,7 @@ def cmd_latent(args) -> int:
     Z = encode(model, scaling.forward(X) if scaling else X)
     kw = {}
     if Z.shape[1] == 2 and getattr(model, "prior", None) is not None:
-        grid, half = latent_plane(model, args.grid)
+        grid, half = latent_plane(model, args.grid, codings=Z)
         shape = _image_shape(model, X.shape[1])
         kw = {"grid": _to_data(model, grid), "extent": half, "image_shape": shape}
     latent_scatter(Z, y, args.out, title=f"{model.metadata['model']}: {name} codings", **kw)
@@ -723,7 +725,8 @@ def cmd_tour(args) -> int:
         dataset=args.dataset,
         data_dir=args.data_dir,
         seed=args.seed,
-        log=None if args.json else print,
+        log=None if args.json else (lambda line: print(line, flush=True)),
+        full=args.full,
     )
     if args.json:
         print(json.dumps(result, default=float))
@@ -960,6 +963,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
     p.add_argument("--out", default="tour", help="folder for the figures")
     p.add_argument("--dataset", default="digits", help="digits (quick) or mnist")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="on digits, every step at its full budget (minutes) rather than the quick one",
+    )
     p.add_argument("--data-dir")
     p.add_argument("--seed", type=int, default=0)
     _add_json(p)

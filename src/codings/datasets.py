@@ -36,6 +36,7 @@ __all__ = [
     "Scaling",
     "DataError",
     "Dataset",
+    "csv_header",
     "data_dirs",
     "default_cache_dir",
     "load_array",
@@ -117,6 +118,7 @@ class Dataset:
     name: str
     split: str
     n_classes: int | None
+    feature_names: tuple[str, ...] | None = None  # column names (iris, a CSV's header line)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -453,7 +455,8 @@ def _sklearn_dataset(name: str, split: str) -> Dataset:
         rows = _stratified_split(y, split)
         X, y = X[rows], y[rows]
     X = np.ascontiguousarray(X, dtype=np.float32)
-    return Dataset(X, y, image_shape, name, split, int(len(bunch.target_names)))
+    names = tuple(bunch.feature_names) if image_shape is None else None
+    return Dataset(X, y, image_shape, name, split, int(len(bunch.target_names)), names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,6 +577,18 @@ def _scan_csv(path: Path) -> None:
                     f"{path}: line {line}, column {col} {what}; codings needs finite float32 "
                     "numbers: impute or drop such rows."
                 )
+
+
+def csv_header(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """A CSV file's column names: its first line if none of its cells is a number, else None."""
+    rows = _csv_rows(Path(path))
+    try:
+        first = next(rows, None)
+    finally:
+        rows.close()
+    if first is None or not _is_header(first[1]):
+        return None
+    return tuple(c.strip() for c in first[1])
 
 
 def _load_csv(path: Path) -> np.ndarray:

@@ -567,10 +567,14 @@ def interpolate(model: nn.Module, a, b, steps: int = 10) -> np.ndarray:
 
 
 @torch.no_grad()
-def latent_plane(model: nn.Module, n: int = 15, *, span: float = 0.95) -> tuple[np.ndarray, float]:
+def latent_plane(
+    model: nn.Module, n: int = 15, *, span: float = 0.95, codings=None
+) -> tuple[np.ndarray, float]:
     """Decode an ``n x n`` grid over a 2-D latent plane: ((n*n, D) images, half-width).
 
-    For a Gaussian prior the grid is at the quantiles ``(1 - span)/2 .. (1 + span)/2`` of N(0,1)
+    With ``codings`` ((N, 2), e.g. a test set's), the square covers their 1st to 99th
+    percentiles on both axes, since an AAE's codings may spread wider than its prior. Without,
+    for a Gaussian prior the grid is at the quantiles ``(1 - span)/2 .. (1 + span)/2`` of N(0,1)
     (as in Kingma & Welling's figure 4); for a mixture it covers its ring. Rows go from high to
     low second coding, so the picture has the usual axes.
     """
@@ -580,7 +584,9 @@ def latent_plane(model: nn.Module, n: int = 15, *, span: float = 0.95) -> tuple[
             f"the decoded latent plane needs 2 codings; the model has "
             f"{prior.latent_dim}; draw the latent scatter instead"
         )
-    if isinstance(prior, MixturePrior):
+    if codings is not None:
+        half = float(np.abs(np.percentile(np.asarray(codings)[:, :2], [1, 99], axis=0)).max())
+    elif isinstance(prior, MixturePrior):
         half = float(prior.means.abs().max()) + 2 * prior.scale
     else:
         half = float(torch.distributions.Normal(0, 1).icdf(torch.tensor(0.5 + span / 2)))
@@ -667,6 +673,12 @@ def tour_generative(t: Tour) -> list[Row]:
     quick = t.quick
     hidden = (128, 64) if quick else (500, 500)
     epochs = 80 if quick else 10
+    # (epochs, batch, lr) of each model: on the demo's budget, a smaller net at a higher rate
+    # matches the prior as well as the full one (MMD^2 0.014 and 0.034 against 0.028 and 0.037)
+    # in a quarter of the epochs; the AAE's adversary wants the smaller batches.
+    budget = {m: (epochs, 64 if quick else 128, 1e-3) for m in ("vae", "aae")}
+    if t.demo:
+        hidden, budget = (64, 32), {"vae": (20, 128, 5e-3), "aae": (20, 64, 5e-3)}
     rows: list[Row] = []
     t.say(f"Generative autoencoders on {t.dataset}: a VAE and an AAE with 2 codings")
     for name, kw in (("vae", {}), ("aae", {"prior": "gaussian"})):
@@ -676,9 +688,9 @@ def tour_generative(t: Tour) -> list[Row]:
             model,
             train.X,
             X_val=val.X,
-            epochs=epochs,
-            batch_size=64 if quick else 128,
-            lr=1e-3,
+            epochs=budget[name][0],
+            batch_size=budget[name][1],
+            lr=budget[name][2],
             seed=t.seed,
         )
         S = sample(model, 64, seed=t.seed)
@@ -701,7 +713,7 @@ def tour_generative(t: Tour) -> list[Row]:
             )
         )
         Z = encode(model, test.X)
-        plane, half = latent_plane(model, 12)
+        plane, half = latent_plane(model, 12, codings=Z)  # the square the codings spread over
         t.figure(
             latent_scatter(
                 Z,
@@ -719,7 +731,8 @@ def tour_generative(t: Tour) -> list[Row]:
         if name == "vae":
             r = nll_report(model, binarize(test.X), k=100)
             t.say(f"   vae: test ELBO {r['elbo']:.2f}, NLL (k=100) {r['nll']:.2f} nats")
-            rows.append((f"vae ({t.dataset}, binarised)", "test NLL k=100 (nats)", r["nll"], ""))
+            note = "64-32, 20 epochs (--full: 128-64, 80)" if t.demo else ""
+            rows.append((f"vae ({t.dataset}, binarised)", "test NLL k=100 (nats)", r["nll"], note))
         t.say(f"   {name}: MMD^2 between test codings and prior draws {gap:.4f}")
     return rows
 

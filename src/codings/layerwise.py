@@ -269,7 +269,7 @@ def tour_layerwise(t: Tour) -> list[Row]:
         model,
         train.X,
         X_val=val.X,
-        epochs=40 if t.quick else 4,
+        epochs=(25 if t.demo else 40) if t.quick else 4,
         batch_size=64 if t.quick else 150,
         lr=3e-3 if t.quick else 1e-3,
         seed=t.seed,
@@ -285,6 +285,11 @@ def tour_layerwise(t: Tour) -> list[Row]:
     per_phase = ", ".join(f"{m:.5f}" for m in test_mse)
     t.say(f"   test per-pixel MSE after each phase: {per_phase} (no fine-tuning)")
     return [
-        (f"layer-wise {name} ({t.dataset})", f"test MSE after phase {k}", m, "per pixel")
+        (
+            f"layer-wise {name} ({t.dataset})",
+            f"test MSE after phase {k}",
+            m,
+            "per pixel" + ("; 25 epochs a phase (--full: 40)" if t.demo else ""),
+        )
         for k, m in enumerate(test_mse, start=1)
     ]

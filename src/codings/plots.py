@@ -25,6 +25,23 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
+def _mosaic(tiles: np.ndarray, ncols: int, fill: float = 0.0) -> np.ndarray:
+    """Images (n, h, w) as one (rows*(h+2), ncols*(w+2)) array, each framed by ``fill``.
+
+    One ``imshow`` of a mosaic draws in a fraction of the time of one axes per image.
+    """
+    tiles = np.asarray(tiles, dtype=np.float64)
+    n, h, w = tiles.shape
+    nrows = int(np.ceil(n / ncols))
+    full = np.full((nrows * ncols, h + 2, w + 2), fill)
+    full[:n, 1:-1, 1:-1] = tiles
+    return (
+        full.reshape(nrows, ncols, h + 2, w + 2)
+        .transpose(0, 2, 1, 3)
+        .reshape(nrows * (h + 2), ncols * (w + 2))
+    )
+
+
 def image_rows(
     rows: Sequence[np.ndarray],
     image_shape: tuple[int, int],
@@ -36,15 +53,15 @@ def image_rows(
     """One row of images per array (each (n, h*w)), e.g. originals above reconstructions."""
     plt = _plt()
     n = len(rows[0])
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.0, len(rows) * 1.1), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 1.0, len(rows) * 1.1), squeeze=False)
     for r, arr in enumerate(rows):
-        for c in range(n):
-            ax = axes[r][c]
-            ax.imshow(np.asarray(arr[c]).reshape(image_shape), cmap="binary", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+        ax = axes[r][0]
+        strip = _mosaic(np.asarray(arr[:n]).reshape(n, *image_shape), ncols=n)  # one row
+        ax.imshow(strip, cmap="binary", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
         if r < len(labels):
-            axes[r][0].set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
+            ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -57,36 +74,89 @@ def reconstructions(
     return image_rows([X[:n], R[:n]], image_shape, path, labels=["original", "reconstruction"])
 
 
-def feature_columns(X: np.ndarray, R: np.ndarray, path: str | Path, n: int = 8) -> Path:
-    """For tabular data: each example's features, original vs reconstruction, as bars."""
+def feature_columns(
+    X: np.ndarray,
+    R: np.ndarray,
+    path: str | Path,
+    n: int = 8,
+    *,
+    names: Sequence[str] | None = None,
+    max_ticks: int = 12,
+) -> Path:
+    """For tabular data: each example's features, original vs reconstruction, as bars.
+
+    The features are labelled by ``names`` (e.g. a CSV file's header) where given, else by
+    column number; labels are turned upright and, beyond ``max_ticks`` features, only every
+    k-th is labelled, so that they never overlap.
+    """
     plt = _plt()
     n = min(n, len(X))
-    fig, axes = plt.subplots(1, n, figsize=(2.0 * n, 2.2), squeeze=False, sharey=True)
-    idx = np.arange(X.shape[1])
+    d = X.shape[1]
+    if names is not None and len(names) != d:
+        raise ValueError(f"feature_columns: {len(names)} names for {d} features")
+    labels = [str(s) for s in names] if names is not None else [str(j) for j in range(d)]
+    every = int(np.ceil(d / max_ticks))
+    width = max(2.0, 0.15 * min(d, max_ticks * 2))  # inches a panel
+    ncols = min(n, max(1, int(16 // width)))  # rows of panels at most 16 inches wide
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, 3.2 * nrows), squeeze=False, sharey=True
+    )
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    idx = np.arange(d)
     for c in range(n):
-        ax = axes[0][c]
+        ax = axes.flat[c]
         ax.bar(idx - 0.2, X[c], width=0.4, label="original")
         ax.bar(idx + 0.2, R[c], width=0.4, label="reconstruction")
-        ax.set_xticks(idx)
+        ax.set_xticks(idx[::every], labels[::every], rotation=90, fontsize=7)
+        ax.set_title(f"example {c}", fontsize=9)
+    axes[0][0].set_xlabel("feature" if names is None else "")
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
     return _save(fig, path)
 
 
 def training_curves(records: Sequence[dict], path: str | Path) -> Path:
-    """Every train_* and val_* loss part per epoch, log scale where all values are positive."""
+    """Every train_* and val_* loss part per epoch, log scale where all values are positive.
+
+    Records of several stages (layer-wise phases, fine-tuning: a ``stage`` key, as
+    :func:`codings.layerwise.flat_history` writes them) are separate runs: each stage is drawn
+    as its own line, with a dotted separator and the stage's name above it.
+    """
     plt = _plt()
     keys = sorted({k for r in records for k in r if k.startswith(("train_", "val_"))})
     parts = sorted({k.split("_", 1)[1] for k in keys})
+    stages = list(dict.fromkeys(r.get("stage") for r in records))
     fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3), squeeze=False)
     for ax, part in zip(axes[0], parts, strict=False):
-        for split in ("train", "val"):
+        for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):
             key = f"{split}_{part}"
-            pts = [(r["epoch"], r[key]) for r in records if key in r]
-            if pts:
-                ax.plot(*zip(*pts, strict=False), marker="o", label=split)
+            label = split  # in the legend once, whatever the number of stages
+            for stage in stages:
+                pts = [
+                    (r["epoch"], r[key]) for r in records if key in r and r.get("stage") == stage
+                ]
+                if pts:
+                    ax.plot(*zip(*pts, strict=False), marker="o", color=colour, label=label)
+                    label = None
         vals = [r[k] for r in records for k in (f"train_{part}", f"val_{part}") if k in r]
         if vals and min(vals) > 0:
             ax.set_yscale("log")
+        if len(stages) > 1:
+            for stage in stages:
+                first = min(r["epoch"] for r in records if r.get("stage") == stage)
+                if first > records[0]["epoch"]:
+                    ax.axvline(first - 0.5, color="0.5", linestyle=":", linewidth=1)
+                ax.text(
+                    first - 0.5,
+                    1.0,
+                    f" {stage}",
+                    transform=ax.get_xaxis_transform(),
+                    va="top",
+                    fontsize=8,
+                    color="0.3",
+                )
         ax.set_title(part)
         ax.set_xlabel("epoch")
         ax.legend()
@@ -101,7 +171,14 @@ def projections(
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
     for ax, (title, Z) in zip(axes[0], panels, strict=False):
-        ax.scatter(Z[:, 0], Z[:, 1], c=y, s=12, cmap="viridis")
+        if y is None:
+            ax.scatter(Z[:, 0], Z[:, 1], s=12)
+        else:
+            classes = np.unique(y)
+            colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(classes)))
+            for c, colour in zip(classes, colours, strict=True):
+                ax.scatter(*Z[y == c, :2].T, s=12, color=colour, label=str(c))
+            ax.legend(title="class", fontsize=8)
         ax.set_title(title)
         ax.set_xlabel("1st coding")
         ax.set_ylabel("2nd coding")
@@ -122,11 +199,9 @@ def image_grid(
     X = np.asarray(X)
     ncols = ncols or int(np.ceil(np.sqrt(len(X))))
     nrows = int(np.ceil(len(X) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 0.8, nrows * 0.8), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if i < len(X):
-            ax.imshow(X[i].reshape(image_shape), cmap="binary", vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(ncols * 0.8, nrows * 0.8))
+    ax.set_axis_off()
+    ax.imshow(_mosaic(X.reshape(len(X), *image_shape), ncols), cmap="binary", vmin=0, vmax=1)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -190,22 +265,23 @@ def feature_images(
 ) -> Path:
     """What first-layer units respond to: row ``i`` of ``W`` (units, pixels) as an image.
 
-    Each unit gets its own symmetric colour scale (white 0, red positive, blue negative), since
-    only the pattern matters, not the scale. Draws the first ``n`` units in a square grid.
+    All units share one colour scale, symmetric around 0 (white 0, red positive, blue negative),
+    shown by a colour bar, so that strong and weak units can be told apart. Draws the first
+    ``n`` units in a square grid.
     """
     plt = _plt()
     W = np.asarray(W)
     n = min(n, len(W))
     side = int(np.ceil(np.sqrt(n)))
-    fig, axes = plt.subplots(side, side, figsize=(side * 0.9, side * 0.9), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if i < n:
-            img = W[i].reshape(image_shape)  # row-major, the same order the images were flattened
-            lim = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
+    tiles = W[:n].reshape(n, *image_shape)  # row-major, the order the images were flattened
+    lim = float(np.abs(tiles).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(side * 0.9 + 1.2, side * 0.9))
+    ax.set_axis_off()
+    cmap = plt.get_cmap("bwr").with_extremes(bad="0.8")  # grey frames (NaN) between units
+    im = ax.imshow(_mosaic(tiles, side, fill=np.nan), cmap=cmap, vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=ax, label="weight", shrink=0.8)
     if title:
-        fig.suptitle(title)
+        ax.set_title(title)
     return _save(fig, path)
 
 
