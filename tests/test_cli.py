@@ -247,3 +247,21 @@ def test_cosine_schedule_from_the_command_line_changes_training(capsys, tmp_path
         losses[schedule] = [rec["train_loss"] for rec in history]
     assert len(losses["cosine"]) == 3
     assert losses["cosine"] != losses["constant"]
+
+
+@pytest.mark.parametrize(
+    ("hidden", "message"),
+    [
+        ("300,,150", "hidden='300,,150' has an empty size"),
+        ("300,", "hidden='300,' has an empty size"),
+        ("300,0", "hidden='300,0' holds 0, which is not a layer size"),
+        ("300,-5", "hidden='300,-5' holds -5, which is not a layer size"),
+        ("300,x", "hidden='300,x' is not a list of sizes"),
+    ],
+)
+def test_hidden_sizes_must_be_positive_and_none_empty(capsys, tmp_path, hidden, message):
+    argv = ["train", "stacked", "--dataset", "digits", "--out", str(tmp_path), "--hidden", hidden]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "comma-separated positive whole" in err

@@ -6,12 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+# Only what building the parser needs: numpy, torch and the library load inside the commands,
+# so `codings --help` and argument errors return at once.
 from . import __version__
-from .datasets import Scaling
-from .train import LR_SCHEDULES, PRECISIONS
+from .choices import LR_SCHEDULES, PRECISIONS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .datasets import Scaling
 
 EXIT_ERROR = 1
 
@@ -79,7 +84,7 @@ def load_data(name: str, split: str, data_dir: str | None):
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    from .layers import parse_sizes
+    from .choices import parse_sizes
 
     try:
         return parse_sizes(text)
@@ -94,6 +99,8 @@ def _guess_shape(d: int) -> tuple[int, int] | None:
 
 def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of a user's array into training and validation rows."""
+    import numpy as np
+
     idx = np.random.default_rng(seed).permutation(len(X))
     n_val = int(round(len(X) * fraction))
     if n_val < 1 or n_val >= len(X):
@@ -102,6 +109,8 @@ def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
 
 
 def _scaling(kind: str, ds, X: np.ndarray) -> Scaling | None:
+    from .datasets import Scaling
+
     if kind == "auto":
         kind = "none" if ds.image_shape is not None else "standard"
     return Scaling.fit(X) if kind == "standard" else None
@@ -137,6 +146,8 @@ def _read_input(path: str, model) -> np.ndarray:
 
 
 def _write_array(path: str, arr: np.ndarray) -> None:
+    import numpy as np
+
     from .checkpoint import atomic_write
 
     p = Path(path)
@@ -347,6 +358,7 @@ def _fit_layerwise(args, model, X, Xv):
 def cmd_classify(args) -> int:
     from .checkpoint import save
     from .classify import score, stratified_subset, train_classifier
+    from .datasets import Scaling
     from .plots import training_curves
 
     ae = _run_dir_model(args.dir)
@@ -442,6 +454,7 @@ def cmd_classify(args) -> int:
 
 def cmd_eval(args) -> int:
     from . import evaluate
+    from .datasets import Scaling
 
     model = _run_dir_model(args.dir)
     ds = load_data(args.dataset, args.split, args.data_dir)
@@ -492,11 +505,15 @@ def _image_shape(model, d: int) -> tuple[int, int]:
 
 
 def _to_data(model, X: np.ndarray) -> np.ndarray:
+    from .datasets import Scaling
+
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
     return scaling.inverse(X) if scaling else X
 
 
 def cmd_sample(args) -> int:
+    import numpy as np
+
     from .generative import sample, sample_chain
     from .plots import image_grid
 
@@ -566,6 +583,7 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_latent(args) -> int:
+    from .datasets import Scaling
     from .generative import latent_plane
     from .metrics import encode
     from .plots import latent_scatter
@@ -590,6 +608,7 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from .datasets import Scaling
     from .metrics import encode
 
     model = _run_dir_model(args.dir)
@@ -614,6 +633,8 @@ def cmd_encode(args) -> int:
 
 
 def _mapped_input(path: str, model) -> np.ndarray:
+    import numpy as np
+
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -628,6 +649,7 @@ def _mapped_input(path: str, model) -> np.ndarray:
 
 
 def cmd_reconstruct(args) -> int:
+    from .datasets import Scaling
     from .metrics import reconstruct
     from .plots import reconstructions
 
@@ -919,9 +941,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codings: error: {kind}{e}{hint}", file=sys.stderr)
         return EXIT_ERROR
     finally:
-        from .distributed import shutdown
+        if "torch.distributed" in sys.modules:  # nothing to leave if torch never loaded
+            from .distributed import shutdown
 
-        shutdown()
+            shutdown()
 
 
 if __name__ == "__main__":
