@@ -28,15 +28,17 @@ class CLIError(ValueError):
 # --- shared pieces ----------------------------------------------------------------------------
 
 
+RUN_DIR_HELP = "a folder written by `codings train` (or the model.safetensors file in it)"
+DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the cache)"
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
-    p.add_argument(
-        "--data-dir", help="where the data files are (default: $CODINGS_DATA_DIR, cache)"
-    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -62,17 +64,18 @@ def parse_value(text: str):
 
 def load_data(name: str, split: str, data_dir: str | None):
     """A Dataset for a dataset name, or a user file wrapped as one."""
-    from .datasets import DATASETS, Dataset, load_array, load_dataset
+    from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
         return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
-        X = load_array(path)
+        user = _read_user_file(path)
+        X = user.X
         return Dataset(
             X=X,
             y=None,
-            image_shape=_guess_shape(X.shape[1]),
+            image_shape=user.image_shape or _guess_shape(X.shape[1]),
             name=path.name,
             split="all",
             n_classes=None,
@@ -132,20 +135,49 @@ def _run_dir_model(path: str):
     return load(p)
 
 
-def _read_input(path: str, model) -> np.ndarray:
-    from .datasets import load_array
+def _read_user_file(path):
+    """A user's file as rows (images flattened and scaled, with a note on standard error)."""
+    from .datasets import read_user_file
 
-    X = load_array(path)
+    user = read_user_file(path)
+    if user.note:
+        print(f"codings: note: {path}: {user.note}", file=sys.stderr)
+    return user
+
+
+def _read_input(path: str, model) -> np.ndarray:
+    return _read_model_input(path, model).X
+
+
+def _read_model_input(path: str, model):
+    """A user's file of rows for ``model``: a UserFile whose rows have the model's width."""
+    user = _read_user_file(path)
+    X = user.X
+    _check_image_shape(path, user.image_shape, model)
     n_in = model.metadata.get("n_features")
     if n_in is not None and X.shape[1] != n_in:
         raise CLIError(
             f"{path} has {X.shape[1]} features per row but the model takes {n_in}; "
             "give rows of the same kind as the training data"
         )
-    return X
+    return user
 
 
-def _write_array(path: str, arr: np.ndarray) -> None:
+def _check_image_shape(path, shape, model) -> None:
+    """Images must have the shape the model was trained on (a single channel aside)."""
+    trained = model.metadata.get("image_shape")
+    if shape is None or not trained:
+        return
+    if [d for d in shape if d != 1] != [d for d in trained if d != 1]:
+        size = "x".join(str(d) for d in trained)
+        raise CLIError(
+            f"{path} holds images of {shape[0]}x{shape[1]} but the model was trained on "
+            f"images of {size}; give images of that size"
+        )
+
+
+def _write_array(path: str, arr: np.ndarray, header: list[str] | None = None) -> None:
+    """Write ``arr`` to a .npy or .csv file; a CSV gets ``header`` as its first line."""
     import numpy as np
 
     from .checkpoint import atomic_write
@@ -161,6 +193,10 @@ def _write_array(path: str, arr: np.ndarray) -> None:
         import io
 
         buf = io.StringIO()
+        if header is not None:
+            import csv
+
+            csv.writer(buf, lineterminator="\n").writerow(header)
         np.savetxt(buf, arr, delimiter=",", fmt="%.8g")
         atomic_write(p, buf.getvalue().encode())
     else:
@@ -170,11 +206,17 @@ def _write_array(path: str, arr: np.ndarray) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def cmd_list(args) -> int:
-    from .models import MODELS, builder_params
+# Registered models that `codings train` does not train, and the command that does.
+NOT_FOR_TRAIN = {"classifier": "classify"}
 
+
+def cmd_list(args) -> int:
+    from .models import builder_params, load_builders
+
+    MODELS = load_builders()
     result = {}
     lines = []
+    elsewhere = []
     for name in sorted(MODELS):
         params = {
             k: (None if p.default is p.empty else p.default)
@@ -182,9 +224,14 @@ def cmd_list(args) -> int:
             if k != "n_features"
         }
         doc = (MODELS[name].__doc__ or "").strip().splitlines()[0]
-        result[name] = {"doc": doc, "arguments": params}
+        command = NOT_FOR_TRAIN.get(name, "train")
+        result[name] = {"doc": doc, "arguments": params, "command": command}
         args_txt = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        lines.append(f"{name:12s} {doc}\n{'':12s} ({args_txt})")
+        entry = f"{name:12s} {doc}\n{'':12s} ({args_txt})"
+        (lines if command == "train" else elsewhere).append(entry)
+    if elsewhere:
+        lines.append("\ntrained on the encoder of a trained model with `codings classify DIR`:")
+        lines += elsewhere
     emit(args, {"models": result}, lines)
     return 0
 
@@ -235,6 +282,13 @@ def cmd_train(args) -> int:
     )
     from .regularised import model_figures
 
+    if args.model in NOT_FOR_TRAIN:
+        command = NOT_FOR_TRAIN[args.model]
+        raise CLIError(
+            f"a {args.model} is trained on the encoder of a trained autoencoder with "
+            f"`codings {command} DIR --dataset NAME` (see `codings {command} --help`), "
+            "not with `codings train`"
+        )
     check_name(args.model)
     out = Path(args.out)
     state_path = out / "train_state.safetensors"
@@ -476,8 +530,11 @@ def cmd_eval(args) -> int:
         n = len(X) if args.nll_examples is None else min(args.nll_examples, len(X))
         metrics.update(nll_report(model, X[:n], k=args.nll_samples, seed=args.seed))
         metrics["nll_examples"] = n
-    result = {"dataset": ds.name, "split": args.split, "n": len(X), **metrics}
-    lines = [f"{model.metadata['model']} on {ds.name} ({args.split}, {len(X)} examples)"]
+    # A user's file has no splits: it is evaluated whole, and called so.
+    split = "all" if ds.split == "all" else args.split
+    where = "the whole file" if ds.split == "all" else split
+    result = {"dataset": ds.name, "split": split, "n": len(X), **metrics}
+    lines = [f"{model.metadata['model']} on {ds.name} ({where}, {len(X)} examples)"]
     lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]
     emit(args, result, lines)
     return 0
@@ -617,12 +674,18 @@ def cmd_encode(args) -> int:
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
 
-        X = _mapped_input(args.input, model)
-        shape = encode_to_npy(model, X, args.output, transform=scaling.forward if scaling else None)
+        X, divisor = _mapped_input(args.input, model)
+        transform = scaling.forward if scaling else None
+        if divisor != 1:  # uint8 images: pixels to [0, 1], a chunk at a time
+            transform = _then(lambda b: b / divisor, transform)
+        shape = encode_to_npy(model, X, args.output, transform=transform)
     else:
-        X = _read_input(args.input, model)
+        user = _read_model_input(args.input, model)
+        X = user.X
         Z = encode(model, scaling.forward(X) if scaling else X)
-        _write_array(args.output, Z)
+        # A CSV with column names gets codings with names too: z0, z1, ...
+        header = [f"z{i}" for i in range(Z.shape[1])] if user.columns else None
+        _write_array(args.output, Z, header=header)
         shape = Z.shape
     emit(
         args,
@@ -632,20 +695,35 @@ def cmd_encode(args) -> int:
     return 0
 
 
-def _mapped_input(path: str, model) -> np.ndarray:
+def _then(first, second):
+    return first if second is None else (lambda b: second(first(b)))
+
+
+def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
+    """A memory-mapped .npy file as rows (images flattened without reading them) and the
+    divisor that brings its pixels to [0, 1]."""
     import numpy as np
+
+    from .datasets import image_note, image_rows
 
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise CLIError(f"{path}: not a readable .npy file ({e})") from None
+    rows, image_shape, divisor = image_rows(X)
+    if image_shape is not None:
+        _check_image_shape(path, image_shape, model)
+        print(
+            f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
+        )
+        X = rows
     n_in = model.metadata.get("n_features")
     if X.ndim != 2 or len(X) == 0 or (n_in is not None and X.shape[1] != n_in):
         raise CLIError(
             f"{path} has shape {X.shape}; the model takes rows of {n_in} features "
             "(shape (n_samples, n_features))"
         )
-    return X
+    return X, divisor
 
 
 def cmd_reconstruct(args) -> int:
@@ -654,15 +732,27 @@ def cmd_reconstruct(args) -> int:
     from .plots import reconstructions
 
     model = _run_dir_model(args.dir)
-    X = _read_input(args.input, model)
+    user = _read_model_input(args.input, model)
+    X = user.X
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    R = reconstruct(model, scaling.forward(X) if scaling else X)
+    Xs = scaling.forward(X) if scaling else X  # the data as the model sees it
+    Rs = reconstruct(model, Xs)
+    R = scaling.inverse(Rs) if scaling else Rs
+    _write_array(args.output, R, header=user.columns)  # the input's columns, in its units
+    # The MSE on the model's data, as train and eval report it (standardised where the model
+    # standardises), and in the file's own units.
+    mse = float(((Rs - Xs) ** 2).mean())
+    mse_raw = float(((R - X) ** 2).mean())
+    result = {"output": args.output, "shape": list(R.shape), "mse": mse, "mse_raw": mse_raw}
+    basis = (
+        "on the standardised data, as train and eval report it"
+        if scaling
+        else ("as train and eval report it")
+    )
+    lines = [f"wrote reconstructions {R.shape} -> {args.output}"]
+    lines.append(f"  per-feature MSE {mse:.6g} ({basis})")
     if scaling:
-        R = scaling.inverse(R)
-    _write_array(args.output, R)
-    mse = float(((R - X) ** 2).mean())
-    result = {"output": args.output, "shape": list(R.shape), "mse": mse}
-    lines = [f"wrote reconstructions {R.shape} -> {args.output} (per-feature MSE {mse:.6g})"]
+        lines.append(f"  per-feature MSE {mse_raw:.6g} in the file's units")
     if args.plot:
         shape = model.metadata.get("image_shape") or _guess_shape(X.shape[1])
         if shape is None:
@@ -683,17 +773,39 @@ def cmd_pca_check(args) -> int:
         seed=args.seed,
         out=Path(args.out),
         data_dir=args.data_dir,
+        log=lambda text: print(text, file=sys.stderr, flush=True),
     )
+    gap = result["ae_mse"] / result["pca_mse"] - 1
+    if result["converged"]:
+        verdict = (
+            f"  converged: the autoencoder's MSE is within {result['rtol']:.2%} of PCA's, the "
+            f"optimum ({result['epochs']} epochs, {result['seconds']:.1f} s)"
+        )
+        if result["max_principal_angle_deg"] > 5:
+            verdict += (
+                f"; the angle is wide because PCA's variances {args.latent_dim} and "
+                f"{args.latent_dim + 1} differ by only {result['eigenvalue_gap']:.2%}, so the "
+                "best subspace is nearly not unique"
+            )
+    else:
+        verdict = (
+            f"  NOT CONVERGED: the autoencoder's MSE is {gap:.3%} above PCA's (the optimum; "
+            f"tolerance {result['rtol']:.2%}) after {result['epochs']} epochs, so the angle "
+            f"above means little; run it with more --epochs (now {args.epochs})"
+        )
     lines = [
-        f"linear autoencoder vs PCA on {args.dataset} (standardised), {args.latent_dim} codings",
+        f"linear autoencoder vs PCA on {result['dataset']} (standardised), "
+        f"{args.latent_dim} codings",
         f"  reconstruction MSE   autoencoder {result['ae_mse']:.6f}   PCA {result['pca_mse']:.6f}"
         f"   ratio {result['mse_ratio']:.5f}",
         f"  explained variance   autoencoder {result['ae_explained_variance']:.5f}   "
         f"PCA {result['pca_explained_variance']:.5f}",
         f"  largest principal angle between the subspaces: "
         f"{result['max_principal_angle_deg']:.4f} degrees",
-        f"  figure: {result['figure']}",
+        verdict,
     ]
+    if "figure" in result:
+        lines.append(f"  figure: {result['figure']}")
     emit(args, result, lines)
     return 0
 
@@ -729,7 +841,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="train a model and write it, its history and figures")
-    p.add_argument("model", help="a model name from `codings list`")
+    p.add_argument(
+        "model", help="a model name from `codings list` (classifiers: `codings classify`)"
+    )
     _add_data_args(p)
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
     p.add_argument(
@@ -747,33 +861,54 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other model argument (see `codings list`), repeatable",
     )
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=10,
+        help="passes over the training data (default: %(default)s)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="examples per step (default: %(default)s)"
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
-        help="cosine: lower the rate along half a cosine to 0 by the last epoch",
+        help="cosine: lower the rate along half a cosine to 0 by the last epoch "
+        "(default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights, the shuffling and a file's validation rows "
+        "(default: %(default)s)",
+    )
     p.add_argument("--patience", type=int, help="stop after N epochs without improvement")
-    p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
+    p.add_argument(
+        "--clip-norm",
+        type=float,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
     p.add_argument(
         "--scale",
         choices=("auto", "standard", "none"),
         default="auto",
-        help="standardise features (auto: tabular data yes, images no)",
+        help="standardise features (auto: tabular data yes, images no; default: %(default)s)",
     )
     p.add_argument(
-        "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="validation share held out of a user's file (default: %(default)s)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument(
         "--precision",
         default="fp32",
         choices=PRECISIONS,
-        help="autocast precision for training (fp16 needs CUDA)",
+        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
     )
     p.add_argument(
         "--binarize",
@@ -796,7 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetune-epochs",
         type=int,
         default=0,
-        help="epochs of end-to-end training after the layer-wise phases",
+        help="epochs of end-to-end training after the layer-wise phases (default: %(default)s)",
     )
     _add_json(p)
     p.set_defaults(func=cmd_train)
@@ -816,11 +951,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("frozen", "finetune", "scratch"),
         default="frozen",
         help="frozen: train the head on fixed codings; finetune: the head first, then "
-        "everything at --finetune-lr; scratch: the same network from random weights",
+        "everything at --finetune-lr; scratch: the same network from random weights "
+        "(default: %(default)s)",
     )
     p.add_argument("--epochs", type=int, default=20, help="per stage (default 20)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="examples per step (default: %(default)s)"
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument(
         "--finetune-lr", type=float, help="rate of the finetune stage (default: --lr / 10)"
     )
@@ -828,20 +966,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
-        help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch",
+        help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch "
+        "(default: %(default)s)",
     )
     p.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the head's weights, the shuffling and the labelled subset "
+        "(default: %(default)s)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument("--out", help="folder for the classifier (default: DIR/classifier-MODE)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     _add_json(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("eval", help="loss and reconstruction error of a trained model")
-    p.add_argument("dir", help="a folder written by `codings train` (or a .safetensors file)")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     _add_data_args(p)
-    p.add_argument("--split", default="test", help="train, validation, test or all")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="train, validation, test or all (default: %(default)s; a file is used whole)",
+    )
     p.add_argument(
         "--binarize", action="store_true", help="evaluate on one fixed binarisation (seed 0)"
     )
@@ -857,47 +1006,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="new examples from a generative (or denoising) model")
-    p.add_argument("dir")
-    p.add_argument("--n", type=int, default=64, help="how many")
-    p.add_argument("--out", default="samples.png", help=".png (a grid), .npy or .csv")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument("--n", type=int, default=64, help="how many (default: %(default)s)")
+    p.add_argument(
+        "--out", default="samples.png", help=".png (a grid), .npy or .csv (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
     p.add_argument("--binary", action="store_true", help="draw binary pixels, not their means")
-    p.add_argument("--steps", type=int, default=100, help="Markov chain steps (denoising models)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help="Markov chain steps (denoising models; default: %(default)s)",
+    )
     _add_json(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("interpolate", help="decode codings on the segment between two examples")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("--from", dest="source", required=True, help="a row index or a one-row file")
     p.add_argument("--to", dest="target", required=True, help="a row index or a one-row file")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument(
+        "--steps", type=int, default=10, help="decoded points on the segment (default: %(default)s)"
+    )
     p.add_argument("--dataset", help="for indices (default: the model's training data set)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--data-dir")
-    p.add_argument("--out", default="interpolation.png", help=".png, .npy or .csv")
+    p.add_argument(
+        "--split", default="test", help="the split indices point into (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--out", default="interpolation.png", help=".png, .npy or .csv (default: %(default)s)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("latent", help="codings coloured by label (+ the decoded plane in 2-D)")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("--dataset", help="default: the model's training data set")
-    p.add_argument("--split", default="test")
-    p.add_argument("--data-dir")
-    p.add_argument("--n", type=int, default=5000, help="how many examples to draw")
-    p.add_argument("--grid", type=int, default=15, help="decoded images per side (2-D codings)")
-    p.add_argument("--out", default="latent.png")
+    p.add_argument(
+        "--split", default="test", help="train, validation, test or all (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--n", type=int, default=5000, help="how many examples to draw (default: %(default)s)"
+    )
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=15,
+        help="decoded images per side (2-D codings; default: %(default)s)",
+    )
+    p.add_argument("--out", default="latent.png", help="the figure (default: %(default)s)")
     _add_json(p)
     p.set_defaults(func=cmd_latent)
 
     p = sub.add_parser("encode", help="write the codings of the rows of a file")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("input", help=".npy, .npz or .csv with one example per row")
     p.add_argument("output", help=".npy or .csv")
     _add_json(p)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("reconstruct", help="write the reconstructions of the rows of a file")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("input", help=".npy, .npz or .csv with one example per row")
     p.add_argument("output", help=".npy or .csv")
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
@@ -905,20 +1076,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
-    p.add_argument("--dataset", default="iris")
-    p.add_argument("--data-dir")
-    p.add_argument("--latent-dim", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=1500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="pca-check", help="folder for the figure")
+    p.add_argument(
+        "--dataset",
+        default="iris",
+        help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file (default: %(default)s)",
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--latent-dim",
+        type=int,
+        default=2,
+        help="codings and PCA components (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=1500,
+        help="most epochs in all, over three stages of falling learning rate, each ending early "
+        "once the loss stops improving (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default="pca-check", help="folder for the figure (default: %(default)s)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_pca_check)
 
     p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
-    p.add_argument("--out", default="tour", help="folder for the figures")
-    p.add_argument("--dataset", default="digits", help="digits (quick) or mnist")
-    p.add_argument("--data-dir")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="tour", help="folder for the figures (default: %(default)s)")
+    p.add_argument(
+        "--dataset", default="digits", help="digits (quick) or mnist (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of every step (default: %(default)s)")
     _add_json(p)
     p.set_defaults(func=cmd_tour)
     return parser
