@@ -388,3 +388,11 @@ def test_uint8_images_are_flattened_and_scaled_with_a_note(capsys, digits_run, t
     np.save(tmp_path / "wrong.npy", np.zeros((3, 4, 16), dtype=np.uint8))
     code, _, err = run(capsys, "encode", digits_run, tmp_path / "wrong.npy", tmp_path / "w.npy")
     assert code == 1 and "images of 4x16 but the model was trained on images of 8x8" in err
+
+
+def test_the_readme_names_the_figures_train_writes(digits_run):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert (digits_run / "filters.png").stat().st_size > 1000  # first-layer weights as images
+    assert "`filters.png`" in readme and "`features.png`" not in readme
