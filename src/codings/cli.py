@@ -1062,14 +1062,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("encode", help="write the codings of the rows of a file")
     p.add_argument("dir", help=RUN_DIR_HELP)
-    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument(
+        "input", help=".npy, .npz or .csv with one example per row, or .npy/.npz images (n, h, w)"
+    )
     p.add_argument("output", help=".npy or .csv")
     _add_json(p)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("reconstruct", help="write the reconstructions of the rows of a file")
     p.add_argument("dir", help=RUN_DIR_HELP)
-    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument(
+        "input", help=".npy, .npz or .csv with one example per row, or .npy/.npz images (n, h, w)"
+    )
     p.add_argument("output", help=".npy or .csv")
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
