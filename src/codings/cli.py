@@ -613,6 +613,7 @@ def _endpoint(text: str, model, X):
 
 
 def cmd_interpolate(args) -> int:
+    from .datasets import Scaling
     from .generative import interpolate
     from .plots import image_rows
 
