@@ -396,3 +396,34 @@ def test_the_readme_names_the_figures_train_writes(digits_run):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert (digits_run / "filters.png").stat().st_size > 1000  # first-layer weights as images
     assert "`filters.png`" in readme and "`features.png`" not in readme
+
+
+def test_cli_functions_import_numpy_and_scaling_where_they_use_them():
+    # cli.py imports numpy and Scaling only for type hints (so the parser starts without
+    # them); a function that uses either at run time must import it itself, or it fails with
+    # a NameError that no linter reports.
+    import ast
+
+    import codings.cli
+
+    tree = ast.parse(open(codings.cli.__file__).read())
+    missing = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        used = {
+            n.id
+            for stmt in fn.body
+            for n in ast.walk(stmt)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        }
+        imported = {
+            (alias.asname or alias.name).split(".")[0]
+            for n in ast.walk(fn)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for alias in n.names
+        }
+        missing += [
+            f"{fn.name} uses {name}" for name in ("np", "Scaling") if name in used - imported
+        ]
+    assert missing == []
