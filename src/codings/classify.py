@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import layerwise as _layerwise  # imported first, its tour step comes first
 from .layers import dense_stack, init_linear, parse_sizes
-from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
 from .tour import Row, Tour, step
 from .train import History, _check_optimizer, _check_schedule, as_tensor, fit, resolve_device
@@ -435,7 +435,7 @@ def tour_pretraining(t: Tour) -> list[Row]:
             seed=t.seed,
             **kw,
         )
-        pretrain_layerwise(
+        _layerwise.pretrain_layerwise(
             ae,
             train.X,
             X_val=val.X,
