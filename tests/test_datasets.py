@@ -513,3 +513,33 @@ def test_csv_header_and_iris_feature_names(tmp_path):
     iris = load_dataset("iris", "train")
     assert iris.feature_names[0] == "sepal length (cm)" and len(iris.feature_names) == 4
     assert load_dataset("digits", "train").feature_names is None  # images: pixels, no names
+
+
+def test_read_user_file_flattens_images_and_scales_uint8(tmp_path):
+    from codings.datasets import read_user_file
+
+    images = np.arange(2 * 28 * 28, dtype=np.int64).reshape(2, 28, 28) % 256
+    np.save(tmp_path / "u8.npy", images.astype(np.uint8))
+    user = read_user_file(tmp_path / "u8.npy")
+    assert user.X.shape == (2, 784) and user.X.dtype == np.float32 and user.image_shape == (28, 28)
+    assert np.array_equal(user.X, images.reshape(2, 784).astype(np.float32) / np.float32(255))
+    assert "2 images of 28x28" in user.note and "divided by 255" in user.note
+    # One channel, first or last, and float pixels: flattened, not rescaled.
+    floats = np.random.default_rng(0).random((3, 1, 5, 6)).astype(np.float32)
+    np.savez(tmp_path / "c.npz", X=floats)
+    user = read_user_file(tmp_path / "c.npz")
+    assert user.image_shape == (5, 6) and np.array_equal(user.X, floats.reshape(3, 30))
+    assert "divided" not in user.note
+    np.save(tmp_path / "rows.npy", np.full((4, 3), 200, dtype=np.uint8))  # rows stay as they are
+    user = read_user_file(tmp_path / "rows.npy")
+    assert user.note is None and user.image_shape is None and user.X.max() == 200
+
+
+def test_read_user_file_keeps_a_csvs_column_names(tmp_path):
+    from codings.datasets import read_user_file
+
+    (tmp_path / "named.csv").write_text('a,"b,c", d \n1,2,3\n4,5,6\n')
+    (tmp_path / "plain.csv").write_text("1,2,3\n4,5,6\n")
+    assert read_user_file(tmp_path / "named.csv").columns == ["a", "b,c", "d"]
+    user = read_user_file(tmp_path / "plain.csv")
+    assert user.columns is None and user.X.shape == (2, 3)

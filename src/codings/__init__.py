@@ -1,25 +1,37 @@
-"""codings: autoencoders on PyTorch, from PCA to generative models."""
+"""codings: autoencoders on PyTorch, from PCA to generative models.
+
+``import codings`` is light: each name below loads its module (and torch, scikit-learn or
+matplotlib) on first use (PEP 562), so the command line starts without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
-# isort: off
-from .models import MODELS, Autoencoder, build, register  # noqa: E402
-from . import regularised  # noqa: E402,F401  (registers denoising, sparse, ... conv)
-from . import generative  # noqa: E402,F401  (registers vae and aae)
-from . import metrics  # noqa: E402,F401
-from . import estimators  # noqa: E402  (scikit-learn estimators)
-
-# isort: on
-from .checkpoint import load, save  # noqa: E402
-from .classify import Classifier, features, train_classifier  # noqa: E402
-from .diagnostics import CodingsWarning  # noqa: E402
-from .estimators import (  # noqa: E402
-    AutoencoderClassifier,
-    AutoencoderOutlierDetector,
-    AutoencoderTransformer,
-)
-from .layerwise import pretrain_layerwise  # noqa: E402
-from .train import History, TrainingDiverged, evaluate, fit  # noqa: E402
+# public name -> the module that defines it
+_EXPORTS = {
+    "MODELS": "models",
+    "Autoencoder": "models",
+    "build": "models",
+    "register": "models",
+    "load": "checkpoint",
+    "save": "checkpoint",
+    "Classifier": "classify",
+    "features": "classify",
+    "train_classifier": "classify",
+    "CodingsWarning": "diagnostics",
+    "AutoencoderClassifier": "estimators",
+    "AutoencoderOutlierDetector": "estimators",
+    "AutoencoderTransformer": "estimators",
+    "pretrain_layerwise": "layerwise",
+    "History": "train",
+    "TrainingDiverged": "train",
+    "evaluate": "train",
+    "fit": "train",
+}
 
 __all__ = [
     "MODELS",
@@ -44,3 +56,21 @@ __all__ = [
     "save",
     "train_classifier",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        if name == "MODELS":
+            module.load_builders()  # every builder registered before the registry is read
+        value = getattr(module, name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule: codings.metrics
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

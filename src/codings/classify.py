@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import layerwise as _layerwise  # imported first, its tour step comes first
 from .layers import dense_stack, init_linear, parse_sizes
-from .layerwise import pretrain_layerwise  # imported first, its tour step comes first
 from .models import build, register
 from .progress import as_reporter
 from .tour import Row, Tour, step
@@ -449,7 +449,7 @@ def tour_pretraining(t: Tour) -> list[Row]:
         f"labels), then a classifier trained on {n_labels} labels"
     )
     if fresh:  # said first, as the step starts: on MNIST this pretraining takes minutes
-        pretrain_layerwise(
+        _layerwise.pretrain_layerwise(
             ae,
             train.X,
             X_val=val.X,

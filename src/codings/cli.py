@@ -6,12 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+# Only what building the parser needs: numpy, torch and the library load inside the commands,
+# so `codings --help` and argument errors return at once.
 from . import __version__, defaults
-from .datasets import Scaling
-from .train import LR_SCHEDULES, PRECISIONS
+from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .datasets import Scaling
 
 EXIT_ERROR = 1
 
@@ -23,15 +28,17 @@ class CLIError(ValueError):
 # --- shared pieces ----------------------------------------------------------------------------
 
 
+RUN_DIR_HELP = "a folder written by `codings train` (or the model.safetensors file in it)"
+DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the cache)"
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
-    p.add_argument(
-        "--data-dir", help="where the data files are (default: $CODINGS_DATA_DIR, cache)"
-    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -77,21 +84,22 @@ def parse_value(text: str):
 
 def load_data(name: str, split: str, data_dir: str | None):
     """A Dataset for a dataset name, or a user file wrapped as one."""
-    from .datasets import DATASETS, Dataset, csv_header, load_array, load_dataset
+    from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
         return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
-        X = load_array(path)
+        user = _read_user_file(path)
+        X = user.X
         return Dataset(
             X=X,
             y=None,
-            image_shape=_guess_shape(X.shape[1]),
+            image_shape=user.image_shape or _guess_shape(X.shape[1]),
             name=path.name,
             split="all",
             n_classes=None,
-            feature_names=csv_header(path) if path.suffix.lower() == ".csv" else None,
+            feature_names=tuple(user.columns) if user.columns else None,
         )
     raise CLIError(
         f"--dataset {name!r} is neither a known data set ({', '.join(DATASETS)}) nor a "
@@ -100,7 +108,7 @@ def load_data(name: str, split: str, data_dir: str | None):
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    from .layers import parse_sizes
+    from .choices import parse_sizes
 
     try:
         return parse_sizes(text)
@@ -115,6 +123,8 @@ def _guess_shape(d: int) -> tuple[int, int] | None:
 
 def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of a user's array into training and validation rows."""
+    import numpy as np
+
     idx = np.random.default_rng(seed).permutation(len(X))
     n_val = int(round(len(X) * fraction))
     if n_val < 1 or n_val >= len(X):
@@ -122,10 +132,15 @@ def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
     return X[idx[n_val:]], X[idx[:n_val]]
 
 
-def _scaling(kind: str, ds, X: np.ndarray) -> Scaling | None:
-    if kind == "auto":
-        kind = "none" if ds.image_shape is not None else "standard"
-    return Scaling.fit(X) if kind == "standard" else None
+def _scaling(kind: str, ds, X: np.ndarray, output: str) -> Scaling | None:
+    from .datasets import fit_scaling
+
+    images = ds.image_shape is not None
+    if images and ds.split == "all":
+        # A user's file: a square number of columns may be a table, not images; pixels in
+        # [0, 1] are left alone, anything else is scaled as a table.
+        images = bool(X.min() >= 0 and X.max() <= 1)
+    return fit_scaling(kind, output, X, images=images)
 
 
 def emit(args, result: dict, lines: list[str]) -> None:
@@ -144,20 +159,51 @@ def _run_dir_model(path: str):
     return load(p)
 
 
-def _read_input(path: str, model) -> np.ndarray:
-    from .datasets import load_array
+def _read_user_file(path):
+    """A user's file as rows (images flattened and scaled, with a note on standard error)."""
+    from .datasets import read_user_file
 
-    X = load_array(path)
+    user = read_user_file(path)
+    if user.note:
+        print(f"codings: note: {path}: {user.note}", file=sys.stderr)
+    return user
+
+
+def _read_input(path: str, model) -> np.ndarray:
+    return _read_model_input(path, model).X
+
+
+def _read_model_input(path: str, model):
+    """A user's file of rows for ``model``: a UserFile whose rows have the model's width."""
+    user = _read_user_file(path)
+    X = user.X
+    _check_image_shape(path, user.image_shape, model)
     n_in = model.metadata.get("n_features")
     if n_in is not None and X.shape[1] != n_in:
         raise CLIError(
             f"{path} has {X.shape[1]} features per row but the model takes {n_in}; "
             "give rows of the same kind as the training data"
         )
-    return X
+    return user
 
 
-def _write_array(path: str, arr: np.ndarray) -> None:
+def _check_image_shape(path, shape, model) -> None:
+    """Images must have the shape the model was trained on (a single channel aside)."""
+    trained = model.metadata.get("image_shape")
+    if shape is None or not trained:
+        return
+    if [d for d in shape if d != 1] != [d for d in trained if d != 1]:
+        size = "x".join(str(d) for d in trained)
+        raise CLIError(
+            f"{path} holds images of {shape[0]}x{shape[1]} but the model was trained on "
+            f"images of {size}; give images of that size"
+        )
+
+
+def _write_array(path: str, arr: np.ndarray, header: list[str] | None = None) -> None:
+    """Write ``arr`` to a .npy or .csv file; a CSV gets ``header`` as its first line."""
+    import numpy as np
+
     from .checkpoint import atomic_write
 
     p = Path(path)
@@ -171,6 +217,10 @@ def _write_array(path: str, arr: np.ndarray) -> None:
         import io
 
         buf = io.StringIO()
+        if header is not None:
+            import csv
+
+            csv.writer(buf, lineterminator="\n").writerow(header)
         np.savetxt(buf, arr, delimiter=",", fmt="%.8g")
         atomic_write(p, buf.getvalue().encode())
     else:
@@ -180,11 +230,17 @@ def _write_array(path: str, arr: np.ndarray) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def cmd_list(args) -> int:
-    from .models import MODELS, builder_params
+# Registered models that `codings train` does not train, and the command that does.
+NOT_FOR_TRAIN = {"classifier": "classify"}
 
+
+def cmd_list(args) -> int:
+    from .models import builder_params, load_builders
+
+    MODELS = load_builders()
     result = {}
     lines = []
+    elsewhere = []
     for name in sorted(MODELS):
         params = {
             k: (None if p.default is p.empty else p.default)
@@ -192,9 +248,14 @@ def cmd_list(args) -> int:
             if k != "n_features"
         }
         doc = (MODELS[name].__doc__ or "").strip().splitlines()[0]
-        result[name] = {"doc": doc, "arguments": params}
+        command = NOT_FOR_TRAIN.get(name, "train")
+        result[name] = {"doc": doc, "arguments": params, "command": command}
         args_txt = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        lines.append(f"{name:12s} {doc}\n{'':12s} ({args_txt})")
+        entry = f"{name:12s} {doc}\n{'':12s} ({args_txt})"
+        (lines if command == "train" else elsewhere).append(entry)
+    if elsewhere:
+        lines.append("\ntrained on the encoder of a trained model with `codings classify DIR`:")
+        lines += elsewhere
     emit(args, {"models": result}, lines)
     return 0
 
@@ -246,6 +307,13 @@ def cmd_train(args) -> int:
     )
     from .regularised import model_figures
 
+    if args.model in NOT_FOR_TRAIN:
+        command = NOT_FOR_TRAIN[args.model]
+        raise CLIError(
+            f"a {args.model} is trained on the encoder of a trained autoencoder with "
+            f"`codings {command} DIR --dataset NAME` (see `codings {command} --help`), "
+            "not with `codings train`"
+        )
     check_name(args.model)
     out = Path(args.out)
     state_path = out / "train_state.safetensors"
@@ -263,12 +331,12 @@ def cmd_train(args) -> int:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
-    scaling = _scaling(args.scale, ds, X)
+    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
+    scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
         Xv = _binarized(Xv, scaling, "train")
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
     if args.binarize:
         from .generative import Binarize
 
@@ -391,6 +459,7 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
 def cmd_classify(args) -> int:
     from .checkpoint import save
     from .classify import score, stratified_subset, train_classifier
+    from .datasets import Scaling
     from .plots import training_curves
 
     ae = _run_dir_model(args.dir)
@@ -479,6 +548,7 @@ def cmd_classify(args) -> int:
 
 def cmd_eval(args) -> int:
     from . import evaluate
+    from .datasets import Scaling
 
     model = _run_dir_model(args.dir)
     ds = load_data(args.dataset, args.split, args.data_dir)
@@ -503,8 +573,11 @@ def cmd_eval(args) -> int:
         )
         metrics.update(report)
         metrics["nll_examples"] = n
-    result = {"dataset": ds.name, "split": args.split, "n": len(X), **metrics}
-    lines = [f"{model.metadata['model']} on {ds.name} ({args.split}, {len(X)} examples)"]
+    # A user's file has no splits: it is evaluated whole, and called so.
+    split = "all" if ds.split == "all" else args.split
+    where = "the whole file" if ds.split == "all" else split
+    result = {"dataset": ds.name, "split": split, "n": len(X), **metrics}
+    lines = [f"{model.metadata['model']} on {ds.name} ({where}, {len(X)} examples)"]
     lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]
     emit(args, result, lines)
     return 0
@@ -532,11 +605,15 @@ def _image_shape(model, d: int) -> tuple[int, int]:
 
 
 def _to_data(model, X: np.ndarray) -> np.ndarray:
+    from .datasets import Scaling
+
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
     return scaling.inverse(X) if scaling else X
 
 
 def cmd_sample(args) -> int:
+    import numpy as np
+
     from .generative import sample, sample_chain
     from .plots import image_grid
 
@@ -579,6 +656,7 @@ def _endpoint(text: str, model, X):
 
 
 def cmd_interpolate(args) -> int:
+    from .datasets import Scaling
     from .generative import interpolate
     from .plots import image_rows
 
@@ -606,6 +684,7 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_latent(args) -> int:
+    from .datasets import Scaling
     from .generative import latent_plane
     from .metrics import encode
     from .plots import latent_scatter
@@ -630,6 +709,7 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from .datasets import Scaling
     from .metrics import encode
 
     model = _run_dir_model(args.dir)
@@ -638,13 +718,18 @@ def cmd_encode(args) -> int:
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
 
-        X = _mapped_input(args.input, model)
+        X, divisor = _mapped_input(args.input, model)
         transform = scaling.forward if scaling else None
+        if divisor != 1:  # uint8 images: pixels to [0, 1], a chunk at a time
+            transform = _then(lambda b: b / divisor, transform)
         shape = encode_to_npy(model, X, args.output, transform=transform, progress=_progress(args))
     else:
-        X = _read_input(args.input, model)
+        user = _read_model_input(args.input, model)
+        X = user.X
         Z = encode(model, scaling.forward(X) if scaling else X, progress=_progress(args))
-        _write_array(args.output, Z)
+        # A CSV with column names gets codings with names too: z0, z1, ...
+        header = [f"z{i}" for i in range(Z.shape[1])] if user.columns else None
+        _write_array(args.output, Z, header=header)
         shape = Z.shape
     emit(
         args,
@@ -654,34 +739,65 @@ def cmd_encode(args) -> int:
     return 0
 
 
-def _mapped_input(path: str, model) -> np.ndarray:
+def _then(first, second):
+    return first if second is None else (lambda b: second(first(b)))
+
+
+def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
+    """A memory-mapped .npy file as rows (images flattened without reading them) and the
+    divisor that brings its pixels to [0, 1]."""
+    import numpy as np
+
+    from .datasets import image_note, image_rows
+
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise CLIError(f"{path}: not a readable .npy file ({e})") from None
+    rows, image_shape, divisor = image_rows(X)
+    if image_shape is not None:
+        _check_image_shape(path, image_shape, model)
+        print(
+            f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
+        )
+        X = rows
     n_in = model.metadata.get("n_features")
     if X.ndim != 2 or len(X) == 0 or (n_in is not None and X.shape[1] != n_in):
         raise CLIError(
             f"{path} has shape {X.shape}; the model takes rows of {n_in} features "
             "(shape (n_samples, n_features))"
         )
-    return X
+    return X, divisor
 
 
 def cmd_reconstruct(args) -> int:
+    from .datasets import Scaling
     from .metrics import reconstruct
     from .plots import reconstructions
 
     model = _run_dir_model(args.dir)
-    X = _read_input(args.input, model)
+    user = _read_model_input(args.input, model)
+    X = user.X
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    R = reconstruct(model, scaling.forward(X) if scaling else X, progress=_progress(args))
+    Xs = scaling.forward(X) if scaling else X  # the data as the model sees it
+    Rs = reconstruct(model, Xs, progress=_progress(args))
+    R = scaling.inverse(Rs) if scaling else Rs
+    _write_array(args.output, R, header=user.columns)  # the input's columns, in its units
+    # The MSE on the model's data, as train and eval report it (standardised where the model
+    # standardises), and in the file's own units.
+    mse = float(((Rs - Xs) ** 2).mean())
+    mse_raw = float(((R - X) ** 2).mean())
+    result = {"output": args.output, "shape": list(R.shape), "mse": mse, "mse_raw": mse_raw}
+    basis = (
+        f"on the {'standardised' if scaling.kind == 'standard' else 'min-max scaled'} data, "
+        "as train and eval report it"
+        if scaling
+        else "as train and eval report it"
+    )
+    lines = [f"wrote reconstructions {R.shape} -> {args.output}"]
+    lines.append(f"  per-feature MSE {mse:.6g} ({basis})")
     if scaling:
-        R = scaling.inverse(R)
-    _write_array(args.output, R)
-    mse = float(((R - X) ** 2).mean())
-    result = {"output": args.output, "shape": list(R.shape), "mse": mse}
-    lines = [f"wrote reconstructions {R.shape} -> {args.output} (per-feature MSE {mse:.6g})"]
+        lines.append(f"  per-feature MSE {mse_raw:.6g} in the file's units")
     if args.plot:
         shape = model.metadata.get("image_shape") or _guess_shape(X.shape[1])
         if shape is None:
@@ -702,17 +818,39 @@ def cmd_pca_check(args) -> int:
         seed=args.seed,
         out=Path(args.out),
         data_dir=args.data_dir,
+        log=lambda text: print(text, file=sys.stderr, flush=True),
     )
+    gap = result["ae_mse"] / result["pca_mse"] - 1
+    if result["converged"]:
+        verdict = (
+            f"  converged: the autoencoder's MSE is within {result['rtol']:.2%} of PCA's, the "
+            f"optimum ({result['epochs']} epochs, {result['seconds']:.1f} s)"
+        )
+        if result["max_principal_angle_deg"] > 5:
+            verdict += (
+                f"; the angle is wide because PCA's variances {args.latent_dim} and "
+                f"{args.latent_dim + 1} differ by only {result['eigenvalue_gap']:.2%}, so the "
+                "best subspace is nearly not unique"
+            )
+    else:
+        verdict = (
+            f"  NOT CONVERGED: the autoencoder's MSE is {gap:.3%} above PCA's (the optimum; "
+            f"tolerance {result['rtol']:.2%}) after {result['epochs']} epochs, so the angle "
+            f"above means little; run it with more --epochs (now {args.epochs})"
+        )
     lines = [
-        f"linear autoencoder vs PCA on {args.dataset} (standardised), {args.latent_dim} codings",
+        f"linear autoencoder vs PCA on {result['dataset']} (standardised), "
+        f"{args.latent_dim} codings",
         f"  reconstruction MSE   autoencoder {result['ae_mse']:.6f}   PCA {result['pca_mse']:.6f}"
         f"   ratio {result['mse_ratio']:.5f}",
         f"  explained variance   autoencoder {result['ae_explained_variance']:.5f}   "
         f"PCA {result['pca_explained_variance']:.5f}",
         f"  largest principal angle between the subspaces: "
         f"{result['max_principal_angle_deg']:.4f} degrees",
-        f"  figure: {result['figure']}",
+        verdict,
     ]
+    if "figure" in result:
+        lines.append(f"  figure: {result['figure']}")
     emit(args, result, lines)
     return 0
 
@@ -749,7 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="train a model and write it, its history and figures")
-    p.add_argument("model", help="a model name from `codings list`")
+    p.add_argument(
+        "model", help="a model name from `codings list` (classifiers: `codings classify`)"
+    )
     _add_data_args(p)
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
     p.add_argument(
@@ -784,16 +924,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--optimizer",
+        choices=OPTIMIZERS,
         default=defaults.OPTIMIZER,
-        help="adam, adamw, nadam or sgd (default: %(default)s)",
+        help="the optimiser (default: %(default)s)",
     )
     p.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
-        help="cosine: lower the rate along half a cosine to 0 by the last epoch",
+        help="cosine: lower the rate along half a cosine to 0 by the last epoch "
+        "(default: %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights, the shuffling and a file's validation rows "
+        "(default: %(default)s)",
+    )
     p.add_argument(
         "--patience",
         type=int,
@@ -801,17 +949,26 @@ def build_parser() -> argparse.ArgumentParser:
         f"{defaults.PATIENCE} epochs or {defaults.PATIENCE_STEPS:,} steps, whichever is longer; "
         "none with --epochs)",
     )
-    p.add_argument("--clip-norm", type=float, help="clip the gradient norm to this value")
+    p.add_argument(
+        "--clip-norm",
+        type=float,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
     p.add_argument(
         "--scale",
-        choices=("auto", "standard", "none"),
+        choices=("auto", "standard", "minmax", "none"),
         default="auto",
-        help="standardise features (auto: tabular data yes, images no)",
+        help="scale each feature: standard (mean 0, variance 1) or minmax (to [0, 1]); auto: "
+        "images as they are, tables standard, or minmax for a bernoulli output "
+        "(default: %(default)s)",
     )
     p.add_argument(
-        "--val-fraction", type=float, default=0.1, help="validation share held out of a user's file"
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="validation share held out of a user's file (default: %(default)s)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument(
         "--threads", type=int, help="CPU threads for training (default: by model size and load)"
     )
@@ -819,7 +976,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="fp32",
         choices=PRECISIONS,
-        help="autocast precision for training (fp16 needs CUDA)",
+        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
     )
     p.add_argument(
         "--binarize",
@@ -842,7 +999,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetune-epochs",
         type=int,
         default=0,
-        help="epochs of end-to-end training after the layer-wise phases",
+        help="epochs of end-to-end training after the layer-wise phases (default: %(default)s)",
     )
     _add_json(p)
     p.set_defaults(func=cmd_train)
@@ -862,11 +1019,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("frozen", "finetune", "scratch"),
         default="frozen",
         help="frozen: train the head on fixed codings; finetune: the head first, then "
-        "everything at --finetune-lr; scratch: the same network from random weights",
+        "everything at --finetune-lr; scratch: the same network from random weights "
+        "(default: %(default)s)",
     )
     p.add_argument("--epochs", type=int, default=20, help="per stage (default 20)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="examples per step (default: %(default)s)"
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument(
         "--finetune-lr", type=float, help="rate of the finetune stage (default: --lr / 10)"
     )
@@ -874,20 +1034,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
-        help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch",
+        help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch "
+        "(default: %(default)s)",
     )
     p.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the head's weights, the shuffling and the labelled subset "
+        "(default: %(default)s)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument("--out", help="folder for the classifier (default: DIR/classifier-MODE)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     _add_json(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("eval", help="loss and reconstruction error of a trained model")
-    p.add_argument("dir", help="a folder written by `codings train` (or a .safetensors file)")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     _add_data_args(p)
-    p.add_argument("--split", default="test", help="train, validation, test or all")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="train, validation, test or all (default: %(default)s; a file is used whole)",
+    )
     p.add_argument(
         "--binarize", action="store_true", help="evaluate on one fixed binarisation (seed 0)"
     )
@@ -903,73 +1074,120 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="new examples from a generative (or denoising) model")
-    p.add_argument("dir")
-    p.add_argument("--n", type=int, default=64, help="how many")
-    p.add_argument("--out", default="samples.png", help=".png (a grid), .npy or .csv")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument("--n", type=int, default=64, help="how many (default: %(default)s)")
+    p.add_argument(
+        "--out", default="samples.png", help=".png (a grid), .npy or .csv (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
     p.add_argument("--binary", action="store_true", help="draw binary pixels, not their means")
-    p.add_argument("--steps", type=int, default=100, help="Markov chain steps (denoising models)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help="Markov chain steps (denoising models; default: %(default)s)",
+    )
     _add_json(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("interpolate", help="decode codings on the segment between two examples")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("--from", dest="source", required=True, help="a row index or a one-row file")
     p.add_argument("--to", dest="target", required=True, help="a row index or a one-row file")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument(
+        "--steps", type=int, default=10, help="decoded points on the segment (default: %(default)s)"
+    )
     p.add_argument("--dataset", help="for indices (default: the model's training data set)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--data-dir")
-    p.add_argument("--out", default="interpolation.png", help=".png, .npy or .csv")
+    p.add_argument(
+        "--split", default="test", help="the split indices point into (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--out", default="interpolation.png", help=".png, .npy or .csv (default: %(default)s)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("latent", help="codings coloured by label (+ the decoded plane in 2-D)")
-    p.add_argument("dir")
+    p.add_argument("dir", help=RUN_DIR_HELP)
     p.add_argument("--dataset", help="default: the model's training data set")
-    p.add_argument("--split", default="test")
-    p.add_argument("--data-dir")
-    p.add_argument("--n", type=int, default=5000, help="how many examples to draw")
-    p.add_argument("--grid", type=int, default=15, help="decoded images per side (2-D codings)")
-    p.add_argument("--out", default="latent.png")
+    p.add_argument(
+        "--split", default="test", help="train, validation, test or all (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--n", type=int, default=5000, help="how many examples to draw (default: %(default)s)"
+    )
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=15,
+        help="decoded images per side (2-D codings; default: %(default)s)",
+    )
+    p.add_argument("--out", default="latent.png", help="the figure (default: %(default)s)")
     _add_json(p)
     p.set_defaults(func=cmd_latent)
 
     p = sub.add_parser("encode", help="write the codings of the rows of a file")
-    p.add_argument("dir")
-    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument(
+        "input", help=".npy, .npz or .csv with one example per row, or .npy/.npz images (n, h, w)"
+    )
     p.add_argument("output", help=".npy or .csv")
     _add_json(p)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("reconstruct", help="write the reconstructions of the rows of a file")
-    p.add_argument("dir")
-    p.add_argument("input", help=".npy, .npz or .csv with one example per row")
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument(
+        "input", help=".npy, .npz or .csv with one example per row, or .npy/.npz images (n, h, w)"
+    )
     p.add_argument("output", help=".npy or .csv")
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
-    p.add_argument("--dataset", default="iris")
-    p.add_argument("--data-dir")
-    p.add_argument("--latent-dim", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=1500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="pca-check", help="folder for the figure")
+    p.add_argument(
+        "--dataset",
+        default="iris",
+        help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file (default: %(default)s)",
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--latent-dim",
+        type=int,
+        default=2,
+        help="codings and PCA components (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=1500,
+        help="most epochs in all, over three stages of falling learning rate, each ending early "
+        "once the loss stops improving (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default: %(default)s)"
+    )
+    p.add_argument(
+        "--out", default="pca-check", help="folder for the figure (default: %(default)s)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_pca_check)
 
     p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
-    p.add_argument("--out", default="tour", help="folder for the figures")
-    p.add_argument("--dataset", default="digits", help="digits (quick) or mnist")
+    p.add_argument("--out", default="tour", help="folder for the figures (default: %(default)s)")
+    p.add_argument(
+        "--dataset", default="digits", help="digits (quick) or mnist (default: %(default)s)"
+    )
     p.add_argument(
         "--full",
         action="store_true",
         help="on digits, every step at its full budget (minutes) rather than the quick one",
     )
-    p.add_argument("--data-dir")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of every step (default: %(default)s)")
     _add_json(p)
     p.set_defaults(func=cmd_tour)
     return parser
@@ -1038,9 +1256,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codings: error: {kind}{e}{hint}", file=sys.stderr)
         return EXIT_ERROR
     finally:
-        from .distributed import shutdown
+        if "torch.distributed" in sys.modules:  # nothing to leave if torch never loaded
+            from .distributed import shutdown
 
-        shutdown()
+            shutdown()
 
 
 if __name__ == "__main__":

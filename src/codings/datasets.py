@@ -37,11 +37,13 @@ __all__ = [
     "DataError",
     "Dataset",
     "csv_header",
+    "fit_scaling",
     "data_dirs",
     "default_cache_dir",
     "load_array",
     "load_dataset",
     "read_idx",
+    "read_user_file",
 ]
 
 DATASETS = ("iris", "digits", "mnist", "fashion-mnist")
@@ -638,6 +640,11 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path} is empty; it needs at least one row of numbers.")
     if suffix == ".csv":
         return _load_csv(path)
+    return _check_array(_read_numpy(path, suffix), path)
+
+
+def _read_numpy(path: Path, suffix: str) -> np.ndarray:
+    """The array of a .npy file, or the one array (or the one named X) of a .npz file."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK"):
@@ -667,7 +674,84 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path} could not be read as {suffix} ({e}).") from e
     except (OSError, EOFError) as e:
         raise DataError(f"{path} could not be read as {suffix} ({e}).") from e
-    return _check_array(a, path)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class UserFile:
+    """A user's data file as rows ``X`` (n, d) float32; ``image_shape`` (h, w) when the file
+    held images, ``columns`` a CSV's column names, ``note`` what was changed on reading."""
+
+    X: np.ndarray
+    image_shape: tuple[int, ...] | None = None
+    columns: list[str] | None = None
+    note: str | None = None
+
+
+def read_user_file(path: str | os.PathLike) -> UserFile:
+    """Read a .npy, .npz or .csv file like :func:`load_array`, also accepting images.
+
+    Images (n, h, w), or one channel (n, h, w, 1) or (n, 1, h, w), as torchvision and Keras
+    hold MNIST, become rows of h*w values; uint8 pixels (0-255) are divided by 255, as the
+    MNIST loader does. The note says so. A 2-D array is taken as rows, whatever its type.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz") and path.is_file() and path.stat().st_size > 0:
+        a = _read_numpy(path, suffix)
+        rows, shape, divisor = image_rows(a)
+        if shape is None:
+            return UserFile(_check_array(a, path))
+        X = _check_array(rows, path)
+        if divisor != 1:
+            X /= np.float32(divisor)
+        return UserFile(X, shape, None, image_note(a.shape, shape, divisor))
+    X = load_array(path)  # and its errors: an unknown type, a missing or empty file
+    header = csv_header(path) if suffix == ".csv" else None
+    return UserFile(X, columns=list(header) if header else None)
+
+
+def image_rows(a: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None, int]:
+    """Images as rows without copying: (n, h, w), (n, h, w, 1) or (n, 1, h, w) -> (n, h*w).
+
+    Returns the rows, the images' shape (None, and ``a`` itself, when ``a`` is not images of
+    numbers) and the divisor that brings the pixels to [0, 1] (255 for uint8, else 1).
+    """
+    if a.ndim == 4 and (a.shape[1] == 1 or a.shape[-1] == 1):
+        a = a.reshape(a.shape[0], *(a.shape[2:] if a.shape[1] == 1 else a.shape[1:3]))
+    if a.ndim != 3 or a.dtype.kind not in "biuf" or 0 in a.shape:
+        return a, None, 1
+    return (
+        a.reshape(len(a), -1),
+        (int(a.shape[1]), int(a.shape[2])),
+        (255 if a.dtype == np.uint8 else 1),
+    )
+
+
+def image_note(array_shape: tuple[int, ...], image_shape: tuple[int, int], divisor: int) -> str:
+    h, w = image_shape
+    note = f"read an array of shape {tuple(array_shape)} as {array_shape[0]} images of {h}x{w}"
+    note += f", flattened to rows of {h * w} values"
+    if divisor == 255:
+        note += "; uint8 pixel values 0-255 divided by 255 to [0, 1], as the MNIST loader does"
+    return note
+
+
+def fit_scaling(scale, output: str, X: np.ndarray, *, images: bool = False) -> Scaling | None:
+    """The scaling ``scale`` ("auto", "standard", "minmax", or None/"none") learned on ``X``.
+
+    "auto" standardises for squared error and maps to [0, 1] for a Bernoulli output
+    (cross-entropy needs targets in [0, 1]). Data already in [0, 1] stay as they are for a
+    Bernoulli output, and so do ``images``: stretching each pixel to its own range would
+    magnify the rarely used ones.
+    """
+    if scale in (None, "none"):
+        return None
+    if scale == "auto":
+        if images or (output == "bernoulli" and X.min() >= 0 and X.max() <= 1):
+            return None
+        scale = "minmax" if output == "bernoulli" else "standard"
+    return Scaling.fit(X, kind=scale)
 
 
 class Scaling:

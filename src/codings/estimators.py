@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_array
 from torch import nn
 
 from . import defaults
-from .datasets import Scaling
+from .datasets import Scaling, fit_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .models import MODELS, build, builder_params
@@ -189,7 +189,7 @@ class _AutoencoderMixin:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
         model = build(self.model, seed=seed, **self._builder_kwargs(X.shape[1]))
-        self.scaling_ = _fit_scaling(self.scale, getattr(model, "output", "linear"), X)
+        self.scaling_ = fit_scaling(self.scale, getattr(model, "output", "linear"), X)
         X = self._scaled(X)
         X_train, X_val = self._split(X, seed)
         if train:
@@ -338,20 +338,6 @@ class _AutoencoderMixin:
 
 
 SCALES = ("auto", "standard", "minmax", "none", None)
-
-
-def _fit_scaling(scale, output: str, X: np.ndarray) -> Scaling | None:
-    """The scaling of ``scale`` learned on ``X``: "auto" standardises for squared error and maps
-    to [0, 1] for a Bernoulli output (cross-entropy needs targets in [0, 1]). Data already in
-    [0, 1] stay as they are for a Bernoulli output: stretching each pixel of an image to its own
-    range would magnify the rarely used ones."""
-    if scale in (None, "none"):
-        return None
-    if scale == "auto":
-        if output == "bernoulli" and X.min() >= 0 and X.max() <= 1:
-            return None
-        scale = "minmax" if output == "bernoulli" else "standard"
-    return Scaling.fit(X, kind=scale)
 
 
 def _jsonable(key: str, value):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import parse_sizes  # noqa: F401  (re-exported: builders import it from here)
 from .errors import suggest
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -139,20 +140,3 @@ def mirrored_decoder(
         name = out_activation if j == len(enc) - 1 else act
         blocks.append(nn.Sequential(lin, activation(name)))
     return nn.Sequential(*blocks)
-
-
-def parse_sizes(value: str | Sequence[int], name: str = "hidden") -> tuple[int, ...]:
-    """'300,150' or [300, 150] -> (300, 150), with a clear error for anything else."""
-    if isinstance(value, str):
-        parts = [p for p in value.replace(" ", "").split(",") if p]
-        try:
-            sizes = tuple(int(p) for p in parts)
-        except ValueError:
-            raise ValueError(
-                f"{name}={value!r} must be comma-separated positive integers, e.g. '300,150'"
-            ) from None
-    else:
-        sizes = tuple(int(v) for v in value)
-    if not sizes or any(s <= 0 for s in sizes):
-        raise ValueError(f"{name}={value!r} must be one or more positive integers, e.g. 300,150")
-    return sizes

@@ -133,7 +133,22 @@ def register(name: str) -> Callable:
     return deco
 
 
+# Modules whose builders register themselves on import; loaded before a name is looked up.
+BUILDER_MODULES = ("regularised", "generative", "classify")
+
+
+def load_builders() -> dict[str, Callable[..., Autoencoder]]:
+    """Import every module that registers builders; return the full registry."""
+    import importlib
+
+    for module in BUILDER_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+    return MODELS
+
+
 def check_name(name: str) -> str:
+    if name not in MODELS:
+        load_builders()
     if name not in MODELS:
         raise ValueError(
             f"model {name!r} is not known; choose one of {', '.join(sorted(MODELS))}"

@@ -21,12 +21,11 @@ import torch
 from torch import nn
 
 from . import threads as _threads
+from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from .errors import suggest
 from .models import Autoencoder
 from .progress import as_reporter
 from .threads import flush_denormal_enabled
-
-OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -427,9 +426,6 @@ def _fused_step(model: nn.Module, data: _Data, world: int, precision: str, n_obj
     return plan(model)
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-
-
 def _precision(precision: str, dev: torch.device):
     """(autocast context factory, gradient scaler or None) for a precision on a device."""
     from contextlib import nullcontext
@@ -618,9 +614,6 @@ def _released(tensor: torch.Tensor, timeout: float = 1.0) -> None:
     deadline = time.monotonic() + timeout
     while tensor._use_count() > 1 and time.monotonic() < deadline:
         time.sleep(0)  # lets the worker thread take the GIL
-
-
-LR_SCHEDULES = ("constant", "cosine")
 
 
 def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float:

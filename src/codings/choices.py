@@ -1,0 +1,43 @@
+"""Option values and the layer-size parser, without torch.
+
+The command line builds its parser from these before any command runs, so ``codings --help``
+and argument errors never wait for torch to load; the library checks its arguments against the
+same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
+PRECISIONS = ("fp32", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "cosine")
+
+_SIZES_RULE = "give comma-separated positive whole numbers, e.g. 300,150"
+
+
+def parse_sizes(value: str | Sequence[int], name: str = "hidden") -> tuple[int, ...]:
+    """'300,150' or [300, 150] -> (300, 150), with a clear error for anything else."""
+    if isinstance(value, str):
+        parts = value.replace(" ", "").split(",")
+        if parts == [""]:
+            raise ValueError(f"{name}={value!r} holds no sizes; {_SIZES_RULE}")
+        if "" in parts:
+            raise ValueError(
+                f"{name}={value!r} has an empty size (two commas in a row, or one at an end); "
+                + _SIZES_RULE
+            )
+        try:
+            sizes = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a list of sizes; {_SIZES_RULE}") from None
+    else:
+        sizes = tuple(int(v) for v in value)
+    if not sizes:
+        raise ValueError(f"{name}={value!r} holds no sizes; {_SIZES_RULE}")
+    bad = [s for s in sizes if s <= 0]
+    if bad:
+        raise ValueError(
+            f"{name}={value!r} holds {bad[0]}, which is not a layer size; {_SIZES_RULE}"
+        )
+    return sizes
