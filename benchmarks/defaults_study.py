@@ -31,7 +31,7 @@ from sklearn.decomposition import PCA
 
 from codings import build, fit
 from codings.datasets import Scaling, load_array, load_dataset
-from codings.defaults import EarlyStopping, auto_epochs, auto_patience
+from codings.defaults import INIT, EarlyStopping, auto_epochs, auto_patience
 
 # name: (code size, hidden layers before the code)
 SETS = {
@@ -79,8 +79,11 @@ def load(name: str, image_rows: int) -> tuple[np.ndarray, np.ndarray]:
     return X, val.X[:2000]
 
 
-def run(X, Xv, code, hidden, optimizer, lr, batch, max_epochs):
-    model = build("stacked", n_features=X.shape[1], hidden=hidden, latent_dim=code, seed=0)
+def run(X, Xv, code, hidden, optimizer, lr, batch, max_epochs, init=None):
+    init = init or INIT  # what the command line and the estimators give the builder
+    model = build(
+        "stacked", n_features=X.shape[1], hidden=hidden, latent_dim=code, init=init, seed=0
+    )
     stopper = EarlyStopping(auto_patience(len(X), batch))
     t0 = time.perf_counter()
     history = fit(
@@ -118,6 +121,10 @@ def main(argv=None) -> int:
     ap.add_argument("--optimizers", default="adam,nadam")
     ap.add_argument("--lrs", default="1e-3,3e-3")
     ap.add_argument("--batches", default="32,64,256")
+    ap.add_argument(
+        "--inits",
+        help="weight initialisations to compare, e.g. he,xavier (default: codings.defaults.INIT)",
+    )
     ap.add_argument("--image-rows", type=int, default=10_000)
     ap.add_argument("--image-epochs", type=int, default=30)
     ap.add_argument("--json", help="write every result here")
@@ -135,6 +142,7 @@ def main(argv=None) -> int:
             args.optimizers.split(","),
             [float(v) for v in args.lrs.split(",")],
             [int(v) for v in args.batches.split(",")],
+            args.inits.split(",") if args.inits else [None],
         )
     )
     results: dict = {}
@@ -146,11 +154,13 @@ def main(argv=None) -> int:
         res = {"n_train": len(X), "n_val": len(Xv), "code": code, "hidden": list(hidden)}
         res.update(baselines(X, Xv, code))
         res["recipes"] = {}
-        for opt, lr, batch in recipes:
-            r = run(X, Xv, code, hidden, opt, lr, batch, args.image_epochs if image else 2_000)
-            res["recipes"][f"{opt} lr={lr:g} batch={batch}"] = r
+        for opt, lr, batch, init in recipes:
+            max_epochs = args.image_epochs if image else 2_000
+            r = run(X, Xv, code, hidden, opt, lr, batch, max_epochs, init)
+            label = f"{opt} lr={lr:g} batch={batch}" + ("" if init is None else f" init={init}")
+            res["recipes"][label] = r
             print(
-                f"{name:14s} {opt:6s} lr={lr:<6g} batch={batch:<4d} mse={r['mse']:.5f} "
+                f"{name:14s} {label:36s} mse={r['mse']:.5f} "
                 f"epochs={r['epochs']:4d} (best {r['best_epoch']}) {r['seconds']:6.1f}s",
                 flush=True,
             )

@@ -623,3 +623,23 @@ def test_cli_functions_import_numpy_and_scaling_where_they_use_them():
             f"{fn.name} uses {name}" for name in ("np", "Scaling") if name in used - imported
         ]
     assert missing == []
+
+
+def test_train_initialises_with_the_defaults_study_init_unless_told(capsys, tmp_path):
+    # The builders keep the chapter's He initialisation; `codings train` gives them Glorot
+    # (codings.defaults.INIT) when --init is not named, and the named one otherwise.
+    import torch
+
+    from codings import build, load
+    from codings.defaults import INIT
+
+    assert INIT == "xavier"
+    args = ["stacked", "--dataset", "iris", "--hidden", "4", "--latent-dim", "2", "--epochs", "1"]
+    run_json(capsys, "train", *args, "--lr", "1e-30", "--out", tmp_path / "a", "--quiet")
+    run_json(capsys, "train", *args, "--init", "he", "--out", tmp_path / "b", "--quiet")
+    a, b = load(tmp_path / "a"), load(tmp_path / "b")
+    assert a.config["kwargs"]["init"] == "xavier" and b.config["kwargs"]["init"] == "he"
+    # At lr 1e-30 the saved weights are the initial ones: those of build(..., init="xavier").
+    ref = build("stacked", n_features=4, hidden=[4], latent_dim=2, init="xavier", seed=0)
+    for name, tensor in ref.state_dict().items():
+        torch.testing.assert_close(a.state_dict()[name], tensor, rtol=0, atol=1e-20)

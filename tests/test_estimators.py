@@ -101,14 +101,16 @@ def test_builder_defaults_and_arguments():
     X = np.random.default_rng(0).random((20, 7))
     est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(X)
     assert est.latent_dim_ == 150  # stacked's default hidden=(300, 150)
-    assert est.model_.config["kwargs"] == {"n_features": 7}  # None: the builder's default
+    # None: the builder's default, but for init (codings.defaults.INIT)
+    assert est.model_.config["kwargs"] == {"n_features": 7, "init": "xavier"}
     lin = AutoencoderTransformer("linear", epochs=1, device="cpu", random_state=0).fit(X)
     assert lin.latent_dim_ == 2
     est = AutoencoderTransformer(
         hidden=[6, 4], activation="tanh", tied=True, l2=1e-3, epochs=1, device="cpu"
     ).fit(X)
     assert est.model_.config["kwargs"] == {
-        "n_features": 7, "hidden": [6, 4], "activation": "tanh", "l2": 1e-3, "tied": True
+        "n_features": 7, "hidden": [6, 4], "activation": "tanh", "l2": 1e-3, "tied": True,
+        "init": "xavier",
     }  # fmt: skip
     assert isinstance(est.model_.decoder[0][0], TiedLinear)
 
@@ -540,3 +542,14 @@ def test_verbose_2_draws_a_bar_per_epoch(capsys, rank2):
 def test_verbose_must_be_a_level(rank2):
     with pytest.raises(ValueError, match="verbose=-1 must be 0"):
         AutoencoderTransformer(**{**FAST, "verbose": -1}).fit(rank2)
+
+
+def test_estimators_initialise_with_the_defaults_study_init_unless_told(rank2):
+    from codings.defaults import INIT
+
+    est = AutoencoderTransformer(**FAST, random_state=0).fit(rank2)
+    assert est.model_.config["kwargs"]["init"] == INIT == "xavier"
+    est = AutoencoderTransformer(**FAST, init="he", random_state=0).fit(rank2)
+    assert est.model_.config["kwargs"]["init"] == "he"
+    # A model without an init argument gets none.
+    assert "init" not in AutoencoderTransformer(model="linear")._builder_kwargs(6)

@@ -291,6 +291,8 @@ def model_kwargs(args, n_features: int, image_shape=None) -> dict:
         kw[key.replace("-", "_")] = parse_value(value)
     if image_shape is not None and "image_shape" in params and "image_shape" not in kw:
         kw["image_shape"] = list(image_shape)
+    if "init" in params and "init" not in kw:
+        kw["init"] = defaults.INIT  # the defaults study's (the builders keep the chapter's he)
     return kw
 
 
@@ -897,7 +899,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--latent-dim", type=int, help="size of the codings")
     p.add_argument("--activation", help="elu, relu, selu, sigmoid, tanh or linear")
-    p.add_argument("--init", help="he, xavier, lecun or torch")
+    p.add_argument(
+        "--init",
+        help=f"he, xavier, lecun or torch (default: {defaults.INIT}, where the model has one)",
+    )
     p.add_argument("--output", help="linear (squared error) or bernoulli (cross-entropy)")
     p.add_argument("--l2", type=float, help="weight of the L2 penalty on the weights")
     p.add_argument("--tied", action="store_true", help="decoder uses the encoder's weights")

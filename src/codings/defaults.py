@@ -6,6 +6,12 @@ without a validation set) has not improved for :func:`auto_patience` epochs (``P
 or ``PATIENCE_STEPS`` optimiser steps, whichever is longer), at most ``MAX_STEPS`` optimiser
 steps (between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), then keep the best weights.
 :func:`codings.fit` itself keeps its fixed ``epochs=10``.
+
+``INIT`` is the weight initialisation the command line and the estimators give a builder that
+takes ``init`` when the user names none: Glorot (``"xavier"``), which the study found better than
+He on all seven data sets (6-21% lower validation MSE; with He, ReLU codings die: 18 of 30 on
+Fashion-MNIST). The builders themselves keep the chapter's ``init="he"``, which the published
+reproductions under ``benchmarks/`` were measured with.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 OPTIMIZER = "nadam"
 LR = 1e-3
 BATCH_SIZE = 32
+INIT = "xavier"
 PATIENCE = 10  # epochs, at least ...
 PATIENCE_STEPS = 2_000  # ... and at least this many optimiser steps: small data sets are noisy
 MAX_STEPS = 100_000  # about 58 epochs of MNIST at batch 32; small tables stop on patience first

@@ -136,6 +136,8 @@ class _AutoencoderMixin:
                     f"comes from X); its arguments are {own}" + suggest(key, params)
                 )
             kwargs[key] = value
+        if "init" in params and "init" not in kwargs:
+            kwargs["init"] = defaults.INIT  # the defaults study's (the builders keep he)
         return kwargs
 
     def _check_training_params(self) -> None:
@@ -432,10 +434,12 @@ _PARAMS_DOC = """
     model : str, default="stacked"
         The model's name: any key of ``codings.MODELS``.
     hidden, latent_dim, activation, init, output, l2, tied : default=None
-        The model's architecture, passed to its builder; None takes the builder's default. For
-        "stacked": hidden=(300, 150), latent_dim=None (the codings are the last hidden layer),
-        activation="elu", init="he", output="linear" (or "bernoulli" for data in [0, 1]),
-        l2=0.0, tied=False. Setting one the chosen model does not take is an error.
+        The model's architecture, passed to its builder; None takes the builder's default,
+        except ``init``: None is Glorot ("xavier", :data:`codings.defaults.INIT`, better than the
+        builders' He in the defaults study). For "stacked": hidden=(300, 150), latent_dim=None
+        (the codings are the last hidden layer), activation="elu", output="linear" (or
+        "bernoulli" for data in [0, 1]), l2=0.0, tied=False. Setting one the chosen model does
+        not take is an error.
     scale : {"auto", "standard", "minmax"} or None, default="auto"
         Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
