@@ -28,8 +28,10 @@ class Tour:
     full: bool = False  # the full budgets on digits (``codings tour --full``), not the demo's
 
     heading: str = ""  # the step's number, put before the first line it says
+    said: list[str] = field(default_factory=list)  # every line, for the page (index.html)
 
     def say(self, text: str) -> None:
+        self.said.append(self.heading + text)
         if self.log is not None:
             self.log(self.heading + text)
         self.heading = ""
@@ -281,20 +283,25 @@ def _run_steps(t: Tour) -> dict:
     steps = sorted(STEPS, key=lambda f: rank.get(f.__module__, len(order)))
     budget = "quick budgets" if t.demo else "full budgets"
     t.say(f"The tour of codings on {t.dataset}: {len(steps)} steps, {budget}, figures in {t.out}/")
+    sections = []  # (lines said, figures drawn) of each step, for the page
     for i, fn in enumerate(steps, 1):
         t.heading = f"{i}/{len(steps)}. "  # before the step's first line, said as it starts
         s0 = time.perf_counter()
+        said, drawn = len(t.said), len(t.figures)
         rows += fn(t)
         t.say(f"   step {i} done in {time.perf_counter() - s0:.1f} s")
+        sections.append((t.said[said:], t.figures[drawn:]))
     elapsed = time.perf_counter() - t0
     t.say("")
     t.say(f"{'step':40s} {'measure':22s} {'value':>10s}  reference")
     for name, measure, value, ref in rows:
         t.say(f"{name:40s} {measure:22s} {value:10.4f}  {ref}")
-    t.say(f"\n{len(t.figures)} figures in {t.out}/ ({elapsed:.0f} s in all)")
+    page = write_page(t, sections, rows, elapsed)
+    t.say(f"\n{len(t.figures)} figures in {t.out}/ ({elapsed:.0f} s in all); open {page}")
     if t.demo:
         t.say("These are the quick budgets; `codings tour --full` runs each step at its full one.")
     return {
+        "page": str(page),
         "rows": [
             dict(zip(("step", "measure", "value", "reference"), r, strict=True)) for r in rows
         ],
@@ -302,6 +309,60 @@ def _run_steps(t: Tour) -> dict:
         "seconds": elapsed,
         "budgets": "quick" if t.demo else "full",
     }
+
+
+def write_page(t: Tour, sections, rows: list[Row], seconds: float) -> Path:
+    """``index.html`` in the tour's folder: each step's text and figures, then the table.
+
+    One self-contained file beside the figures (relative links, no scripts), written atomically.
+    """
+    import html
+    import os
+
+    def rel(path: str) -> str:
+        p = Path(path)
+        return p.relative_to(t.out).as_posix() if p.is_relative_to(t.out) else p.as_posix()
+
+    budget = "quick budgets" if t.demo else "full budgets"
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>codings tour: {html.escape(t.dataset)}</title>",
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+        "pre{white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}"
+        "td.n{text-align:right;font-family:monospace}</style></head><body>",
+        f"<h1>The tour of codings on {html.escape(t.dataset)}</h1>",
+        f"<p>{len(sections)} steps, {budget}, {seconds:.0f} s in all, seed {t.seed}.</p>",
+    ]
+    for said, figures in sections:
+        title, *rest = said or ["(a step)"]
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if rest:
+            parts.append("<pre>" + html.escape("\n".join(line.strip() for line in rest)) + "</pre>")
+        for fig in figures:
+            src = html.escape(rel(fig), quote=True)
+            parts.append(f'<p><img src="{src}" alt="{src}"></p>')
+    parts.append("<h2>Results</h2><table><tr><th>step</th><th>measure</th><th>value</th>")
+    parts.append("<th>reference</th></tr>")
+    for name, measure, value, ref in rows:
+        cells = (html.escape(name), html.escape(measure), f"{value:.4f}", html.escape(ref))
+        parts.append(
+            f'<tr><td>{cells[0]}</td><td>{cells[1]}</td><td class="n">{cells[2]}</td>'
+            f"<td>{cells[3]}</td></tr>"
+        )
+    parts.append("</table>")
+    if t.demo:
+        parts.append(
+            "<p>These are the quick budgets; <code>codings tour --full</code> runs each "
+            "step at its full one.</p>"
+        )
+    parts.append("</body></html>\n")
+    path = t.out / "index.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 # Steps of later capabilities register themselves on import, in this order.
