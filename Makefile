@@ -7,6 +7,14 @@ DATA ?= $(if $(CODINGS_DATA_DIR),$(CODINGS_DATA_DIR),$(wildcard ../shared/data))
 
 .PHONY: demo test lint bench reproduce clean
 
+# What the tour imports (a torch optimiser imports torch._dynamo, and with it sympy).
+define WARM_UP
+import torch, codings.cli, codings.tour, codings.plots
+import sklearn.datasets, sklearn.decomposition, sklearn.linear_model, sklearn.metrics
+torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+endef
+export WARM_UP
+
 # torch 2.13.0 is the CPU build; a range admitting newer releases would pull a CUDA build.
 # One pip run installs torch and codings without byte-compiling all of torch (9,000 files,
 # half of the install's time on a busy machine); importing what codings uses then compiles just
@@ -15,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile "torch==2.13.0" -e ".[dev]" \
 		|| $(BIN)/pip install --quiet --no-compile "torch>=2.2,<=2.14.1" -e ".[dev]"
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c "import codings.cli, codings.tour, codings.plots"
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c "$$WARM_UP"
 	touch $(STAMP)
 
 demo: $(STAMP)
