@@ -643,3 +643,27 @@ def test_train_initialises_with_the_defaults_study_init_unless_told(capsys, tmp_
     ref = build("stacked", n_features=4, hidden=[4], latent_dim=2, init="xavier", seed=0)
     for name, tensor in ref.state_dict().items():
         torch.testing.assert_close(a.state_dict()[name], tensor, rtol=0, atol=1e-20)
+
+
+def test_auto_scaling_of_a_users_file(capsys, tmp_path):
+    # A table with a square number of columns (16) is not taken for images: it is standardised;
+    # with a Bernoulli output it is mapped to [0, 1]; images already in [0, 1] stay as they are.
+    from codings import load
+
+    rng = np.random.default_rng(0)
+    table = (rng.normal(size=(120, 16)) * 50 + 200).astype(np.float32)
+    np.savetxt(tmp_path / "t.csv", table, delimiter=",")
+    pixels = rng.random((120, 16)).astype(np.float32)
+    np.save(tmp_path / "p.npy", pixels)
+    common = ["stacked", "--hidden", "4", "--epochs", "1", "--quiet"]
+    cases = [
+        ("t.csv", [], "standard"),
+        ("t.csv", ["--output", "bernoulli"], "minmax"),
+        ("p.npy", [], None),
+        ("t.csv", ["--scale", "minmax"], "minmax"),
+    ]
+    for i, (name, flags, kind) in enumerate(cases):
+        out = tmp_path / f"run{i}"
+        run_json(capsys, "train", *common, *flags, "--dataset", tmp_path / name, "--out", out)
+        scaling = load(out).metadata.get("scaling")
+        assert (scaling or {}).get("kind", "standard" if scaling else None) == kind, (name, flags)
