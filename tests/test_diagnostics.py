@@ -234,3 +234,17 @@ def test_warn_points_at_its_caller():
     with pytest.warns(CodingsWarning) as record:
         warn([check_data(build("stacked", n_features=2), np.full((3, 2), 50.0))[0]])
     assert record[0].filename == __file__
+
+
+def test_a_stacked_code_as_wide_as_the_data_is_flagged_but_not_a_regularised_one(iris):
+    # 4 features, 8 codings: a plain stacked autoencoder can copy its input; a sparse one has a
+    # reason to be overcomplete. A code narrower than the data is not flagged.
+    def checks(name, **kw):
+        model = build(name, n_features=4, seed=0, **kw)
+        fit(model, iris, epochs=30, batch_size=50, lr=1e-2, seed=0)
+        return [f.check for f in check_model(model, iris)[1]]
+
+    wide = checks("stacked", hidden=(8,))
+    assert wide.count("overcomplete") == 1
+    assert "overcomplete" not in checks("sparse", hidden=(8,))
+    assert "overcomplete" not in checks("stacked", hidden=(8, 3))

@@ -57,7 +57,9 @@ class CodingsWarning(UserWarning):
 class Finding:
     """One problem found: ``check`` names the test, ``message`` says what and what to do."""
 
-    check: str  # "out_of_range", "unscaled", "worse_than_mean", "no_better_than_pca", "collapsed"
+    # "out_of_range", "unscaled", "worse_than_mean", "no_better_than_pca", "collapsed" or
+    # "overcomplete"
+    check: str
     message: str
 
     def __str__(self) -> str:
@@ -188,6 +190,17 @@ def check_model(
         findings += [finding] if finding is not None else []
     if _varies(X_eval):
         findings += _collapsed(codes, d)
+    if k >= d and getattr(model, "config", {}).get("name") == "stacked":
+        findings.append(
+            Finding(
+                "overcomplete",
+                f"the codings have {k} units for {d} features, so nothing makes the model "
+                "compress: it can learn to copy its input, and its low error says little about "
+                f"its codings; give a code smaller than {d} (--hidden / --latent-dim on the "
+                "command line, hidden= / latent_dim= in Python), or use a regularised model "
+                "(denoising, sparse, contractive) for an overcomplete code",
+            )
+        )
     return metrics, findings
 
 
