@@ -698,7 +698,11 @@ def test_encode_and_reconstruct_refuse_to_overwrite_their_input(
     else:
         np.savetxt(src, X, delimiter=",")
     before, stat = src.read_bytes(), src.stat()
-    target = {"same": src, "symlink": tmp_path / f"link{suffix}", "dotted": tmp_path / "." / src.name}
+    target = {
+        "same": src,
+        "symlink": tmp_path / f"link{suffix}",
+        "dotted": tmp_path / "." / src.name,
+    }
     if how == "symlink":
         target["symlink"].symlink_to(src)
     code, out, err = run(capsys, command, csv_run / "run", src, target[how])
@@ -850,12 +854,23 @@ def test_set_n_features_is_refused_with_where_it_comes_from(capsys, tmp_path):
     assert "mat1" not in err
 
 
-def test_values_near_1e30_are_refused_not_scaled_to_inf(capsys, tmp_path):
-    _small_table(tmp_path, scale=1e30)
+def test_values_near_1e30_are_scaled_not_mapped_to_zero(capsys, tmp_path):
+    _small_table(tmp_path, scale=1e30)  # float32 squares overflow: std inf, every input 0
+    code = _train_small(tmp_path, tmp_path / "run", "--json")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["val_loss"] > 0.1  # on standardised data, not "val_loss 0"
+
+
+def test_infinite_values_are_refused_with_the_column(capsys, tmp_path):
+    # The file reader refuses them before any scaling (Scaling.fit also does: test_datasets).
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    X[3, 2] = np.inf
+    np.save(tmp_path / "t.npy", X)
     code = _train_small(tmp_path, tmp_path / "run")
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
-    assert "not finite" in err and "too large" in err
+    assert "column 2" in err and "finite" in err
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 

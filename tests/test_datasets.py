@@ -573,13 +573,15 @@ def test_scaling_of_huge_values_is_computed_in_float64():
     assert np.isfinite(m.forward(X)).all() and m.forward(X).max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("kind", ["standard", "minmax"])
-@pytest.mark.parametrize("bad", [np.inf, np.nan, "range"])
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [("standard", np.inf), ("standard", np.nan), ("minmax", np.inf), ("minmax", "range")],
+)
 def test_scaling_refuses_values_it_cannot_represent(kind, bad):
     from codings.datasets import Scaling
 
     X = np.ones((4, 2), dtype=np.float32)
-    if bad == "range":  # finite, but the range does not fit in float32
+    if bad == "range":  # finite, but max - min does not fit in float32
         X[0, 1], X[1, 1] = -3e38, 3e38
     else:
         X[2, 1] = bad
