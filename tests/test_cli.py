@@ -894,3 +894,30 @@ def test_mnist_not_found_tells_a_command_line_user_about_data_dir(capsys, tmp_pa
     code, _, err = run(capsys, "train", "stacked", "--dataset", "mnist", "--out", tmp_path / "r")
     assert code == 1
     assert "--data-dir DIR" in err and "data_dir=" not in err
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+def test_outputs_get_the_users_umask_not_0600(capsys, csv_run, tmp_path, command):
+    import os
+
+    np.save(tmp_path / "in.npy", np.random.default_rng(0).normal(size=(6, 3)))
+    old = os.umask(0o022)
+    try:  # .npy to .npy: encode streams through its own temp file
+        code, _, err = run(
+            capsys, command, csv_run / "run", tmp_path / "in.npy", tmp_path / "o.npy"
+        )
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert (tmp_path / "o.npy").stat().st_mode & 0o777 == 0o644
+
+
+def test_reconstruct_refuses_a_plot_over_its_input(capsys, csv_run, tmp_path):
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(0).normal(size=(6, 3)))
+    before = src.read_bytes()
+    code, _, err = run(
+        capsys, "reconstruct", csv_run / "run", src, tmp_path / "r.npy", "--plot", src
+    )
+    assert code == 1 and "is the input file" in err
+    assert src.read_bytes() == before and not (tmp_path / "r.npy").exists()

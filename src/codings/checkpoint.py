@@ -34,10 +34,11 @@ class CheckpointError(ValueError):
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
-def _umask() -> int:
+def new_file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the umask (mkstemp's files are 0600)."""
     mask = os.umask(0o022)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
@@ -57,7 +58,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -918,6 +918,8 @@ def cmd_reconstruct(args) -> int:
     from .plots import reconstructions
 
     _refuse_same_file(args.input, args.output)
+    if args.plot:
+        _refuse_same_file(args.input, args.plot)
     model = _run_dir_model(args.dir)
     user = _read_model_input(args.input, model)
     X = user.X
