@@ -87,10 +87,13 @@ _RUN_LOCKS: list = []  # the open lock files of the run folders this process wri
 def _lock_run_dir(out: Path) -> None:
     """Make sure --out can be written, lock it for this process (until main returns) and
     remove the temporary files a killed run left there."""
+    import os
     import tempfile
 
     from .checkpoint import remove_stale_temps
 
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 alone writes the run (and holds the lock)
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = open(out / ".lock", "a")  # noqa: SIM115 (held open until main returns)
