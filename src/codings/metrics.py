@@ -63,6 +63,10 @@ def encode_to_npy(
     import tempfile
     from pathlib import Path
 
+    if np.iscomplexobj(X):  # converting a chunk to float32 would drop the imaginary part
+        from .train import complex_message
+
+        raise ValueError(complex_message("X", X.dtype))
     path = Path(path)
     model.eval()
     n = len(X)
