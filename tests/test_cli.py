@@ -667,3 +667,104 @@ def test_auto_scaling_of_a_users_file(capsys, tmp_path):
         run_json(capsys, "train", *common, *flags, "--dataset", tmp_path / name, "--out", out)
         scaling = load(out).metadata.get("scaling")
         assert (scaling or {}).get("kind", "standard" if scaling else None) == kind, (name, flags)
+
+
+# --- reliability: failed runs, exact or refused resumes, honest metrics (issue 16) -----------
+
+
+def _weights_of(path):
+    from codings import load
+
+    return load(path).state_dict()
+
+
+def test_a_diverged_first_epoch_exits_non_zero_and_writes_nothing(capsys, tmp_path):
+    # One batch per epoch: the loss before the step is finite, the weights after it are not.
+    argv = [*SMALL[:-1], "2000", "--lr", "1e30", "--epochs", "1", "--out", tmp_path, "--quiet"]
+    code, out, err = run(capsys, "train", *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("codings: error: training diverged in epoch 1: val_loss is inf")
+    assert err.rstrip().endswith("No checkpoint was written: the run diverged in its first epoch.")
+    assert "train_state" not in err and not list(tmp_path.iterdir())
+
+
+def test_resume_with_patience_ends_where_the_uninterrupted_run_does(capsys, tmp_path, monkeypatch):
+    # lr 0.03, patience 2: the validation loss is best at epoch 6 and the run stops after 8;
+    # the interruption falls on epoch 7, one stale epoch in.
+    argv = ["train", *SMALL, "--lr", "0.03", "--patience", "2", "--epochs", "60", "--quiet"]
+    full = run_json(capsys, *argv, "--out", tmp_path / "full")
+    assert full["epochs"] == 8
+    _interrupt_after(monkeypatch, 7)
+    assert run(capsys, *argv, "--out", tmp_path / "part")[0] == 130
+    monkeypatch.undo()
+    resumed = run_json(capsys, *argv, "--out", tmp_path / "part", "--resume")
+    assert resumed["epochs"] == 8 and resumed["val_loss"] == full["val_loss"]
+    a, b = _weights_of(tmp_path / "full"), _weights_of(tmp_path / "part")
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_resume_with_another_lr_is_refused_and_the_state_kept(capsys, tmp_path, monkeypatch):
+    argv = ["train", *SMALL, "--epochs", "4", "--out", tmp_path, "--quiet"]
+    _interrupt_after(monkeypatch, 2)
+    assert run(capsys, *argv)[0] == 130
+    monkeypatch.undo()
+    state = tmp_path / "train_state.safetensors"
+    saved = state.read_bytes()
+    code, out, err = run(capsys, *argv, "--resume", "--lr", "0.01")
+    assert code == 1 and err == (
+        "codings: error: --lr 0.01 differs from the run's 0.001; "
+        "resume with the same options or start a new --out\n"
+    )
+    assert state.read_bytes() == saved and not (tmp_path / "model.safetensors").exists()
+
+
+def test_resume_on_other_data_is_refused(capsys, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.random((200, 6), dtype=np.float32))
+    np.save(b, rng.random((200, 6), dtype=np.float32))
+    common = ["stacked", "--hidden", "3", "--epochs", "3", "--out", tmp_path / "run", "--quiet"]
+    _interrupt_after(monkeypatch, 1)
+    assert run(capsys, "train", *common, "--dataset", a)[0] == 130
+    monkeypatch.undo()
+    code, out, err = run(capsys, "train", *common, "--dataset", b, "--resume")
+    assert code == 1 and err.startswith("codings: error: --resume: the data differ from the run's")
+    assert err.rstrip().endswith("resume with the same options or start a new --out")
+
+
+def test_resume_help_says_other_options_are_refused():
+    from codings.cli import build_parser
+
+    parser = build_parser()
+    train = next(
+        a for a in parser._subparsers._group_actions[0].choices["train"]._actions
+        if "--resume" in a.option_strings
+    )  # fmt: skip
+    assert "with the same options" in train.help and "is refused" in train.help
+
+
+def test_a_file_too_small_to_hold_out_rows_reports_training_metrics(capsys, tmp_path):
+    # 5 rows and --val-fraction 0.1: no validation row, so the numbers are the training rows'.
+    path = tmp_path / "tiny.npy"
+    np.save(path, np.random.default_rng(0).random((5, 4), dtype=np.float32))
+    r = run_json(
+        capsys, "train", "stacked", "--dataset", path, "--hidden", "2", "--epochs", "2",
+        "--out", tmp_path / "run", "--quiet",
+    )  # fmt: skip
+    assert "train_mse" in r and not [k for k in r if k.startswith("val_")]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert not [k for k in metrics if k.startswith("val_")]
+
+
+def test_encode_refuses_a_complex_npy(capsys, tmp_path, digits_run):
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, np.ones((3, 64), dtype=np.complex64))
+    code, out, err = run(capsys, "encode", digits_run, src, dst)
+    assert code == 1 and f"{src}: the file holds complex numbers" in err
+    assert not dst.exists()
