@@ -768,3 +768,64 @@ def test_encode_refuses_a_complex_npy(capsys, tmp_path, digits_run):
     code, out, err = run(capsys, "encode", digits_run, src, dst)
     assert code == 1 and f"{src}: the file holds complex numbers" in err
     assert not dst.exists()
+
+
+def _train_killed(out, argv, rng, kills):
+    """`codings train` in a subprocess, killed with SIGKILL ``kills`` times at seeded random
+    moments (after the n-th epoch saved, or as soon as a checkpoint's temp file appears, that
+    is inside a write), each time restarted with --resume when a state was saved; then run to
+    its end. Returns the kill count that landed before the run finished."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import codings
+
+    env = {**os.environ, "PYTHONPATH": str(Path(codings.__file__).parents[1])}
+    state = out / "train_state.safetensors"
+    landed = 0
+    for attempt in range(kills + 1):
+        resume = ["--resume"] if state.exists() else []
+        cmd = [sys.executable, "-m", "codings", "train", *argv, "--out", str(out), *resume]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if attempt == kills:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+            break
+        in_write, saves = rng.random() < 0.5, int(rng.integers(1, 3))
+        seen = state.stat().st_mtime_ns if state.exists() else None
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if in_write and any(out.glob(".*.tmp")):
+                break
+            now = state.stat().st_mtime_ns if state.exists() else None
+            if now != seen:
+                seen, saves = now, saves - 1
+                if saves == 0 and not in_write:
+                    break
+            time.sleep(0.0005)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            landed += 1
+        proc.communicate(timeout=60)
+        if proc.returncode == 0:  # the run ended before the kill
+            break
+    return landed
+
+
+@pytest.mark.parametrize("patience", [[], ["--patience", "2", "--lr", "0.03"]])
+def test_kill_9_at_random_moments_then_resume_is_bit_identical(capsys, tmp_path, patience):
+    argv = [*SMALL, "--epochs", "8", *patience, "--quiet"]
+    assert run(capsys, "train", *argv, "--out", tmp_path / "full")[0] == 0
+    rng = np.random.default_rng(len(patience))
+    landed = _train_killed(tmp_path / "killed", argv, rng, kills=3)
+    assert landed >= 1  # at least one kill hit the run before it finished
+    a, b = _weights_of(tmp_path / "full"), _weights_of(tmp_path / "killed")
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    killed = json.loads((tmp_path / "killed" / "history.json").read_text())
+    assert [r["train_loss"] for r in killed] == [r["train_loss"] for r in full]
+    assert not list((tmp_path / "killed").glob("*.tmp"))  # hidden names too

@@ -45,6 +45,22 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temps(path: str | Path) -> None:
+    """Delete the temporary files that :func:`atomic_write` left for ``path`` when a process
+    writing it was killed (``.NAME.XXXXXXXX.tmp`` beside it); call before writing ``path``
+    again, when no other process writes it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for tmp in path.parent.glob(f".{_glob_escape(path.name)}.????????.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def _header(model: nn.Module, extra: dict | None) -> dict:
     from . import __version__
 

@@ -580,7 +580,7 @@ def cmd_classify(args) -> int:
         "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
     save(clf, out / "model.safetensors", metadata=meta)
-    (out / "history.json").write_text(json.dumps(history.records, indent=1))
+    (out / "history.json").write_text(history.to_json())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     figure = str(training_curves(history.records, out / "curves.png"))
     result = {

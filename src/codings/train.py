@@ -292,7 +292,7 @@ def fit(
     step's size and the machine's load by :func:`codings.threads.policy`); the previous count
     is restored afterwards.
     """
-    from .checkpoint import load_train_state, save_train_state
+    from .checkpoint import load_train_state, remove_stale_temps, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     _check_schedule(lr_schedule)
@@ -349,6 +349,8 @@ def fit(
             "start from a freshly built model"
         )
 
+    if checkpoint is not None and rank == 0:
+        remove_stale_temps(checkpoint)  # what a killed run left half-written
     per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
     total_steps = epochs * per_epoch
     bar = as_reporter(progress) if rank == 0 else None
