@@ -112,11 +112,19 @@ def test_resume_refuses_another_model(tmp_path):
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_weights(tmp_path):
-    X = _data() * 1e3
+    # Weights made huge (finite) after epoch 2: epoch 3's first loss overflows. (Weights an
+    # epoch's last step breaks are caught at that epoch's end, before they are saved.)
+    def blow_up(epoch, record, model):
+        if epoch == 2:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1e20)
+
+    X = _data()
     m = build("stacked", n_features=16, hidden=(8,), activation="linear", init="xavier", seed=0)
     ck = tmp_path / "state.safetensors"
     with pytest.raises(TrainingDiverged) as err:
-        fit(m, X, epochs=50, batch_size=256, lr=1e2, optimizer="sgd", checkpoint=ck)
+        fit(m, X, epochs=50, batch_size=32, optimizer="sgd", checkpoint=ck, callbacks=[blow_up])
     msg = str(err.value)
     assert "diverged in epoch" in msg and "reconstruction=" in msg and "lr=" in msg
     assert str(ck) in msg
@@ -481,3 +489,12 @@ def test_complex_input_is_refused_not_truncated():
         as_tensor(np.ones((3, 4), dtype=np.complex64))
     with pytest.raises(ValueError, match="complex numbers"):
         as_tensor(torch.ones(3, 4, dtype=torch.complex64))
+
+
+def test_without_validation_a_last_step_that_breaks_the_model_is_caught(tmp_path):
+    m = _small()
+    before = _weights(m)
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(TrainingDiverged, match="the loss of the last batch after its step is"):
+        fit(m, _data(64), epochs=1, batch_size=64, lr=1e30, checkpoint=ck)
+    assert _same(before, _weights(m)) and not ck.exists()

@@ -429,6 +429,10 @@ def fit(
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
                 bad = _nonfinite_epoch(model, record)
+                if Xv is None and world == 1 and not bad:
+                    # No validation set to show a last step that broke the model: the loss of
+                    # the last batch after it (RNG untouched, so results stay the same).
+                    bad = _nonfinite_after_step(model, xb, dev)
                 if bad:  # the last step (or the validation) broke: never keep such weights
                     model.load_state_dict(good)
                     raise TrainingDiverged(
@@ -780,6 +784,13 @@ def _nonfinite_epoch(model: nn.Module, record: dict) -> list[str]:
         )
         bad.append(f"non-finite weights in {shown}")
     return bad
+
+
+def _nonfinite_after_step(model: nn.Module, xb: torch.Tensor, dev: torch.device) -> list[str]:
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        loss = evaluate(model, xb, batch_size=len(xb), threads=torch.get_num_threads())["loss"]
+    return [] if math.isfinite(loss) else [f"the loss of the last batch after its step is {loss}"]
 
 
 def _run_args(data, Xv, **args) -> dict:
