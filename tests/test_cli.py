@@ -921,3 +921,166 @@ def test_reconstruct_refuses_a_plot_over_its_input(capsys, csv_run, tmp_path):
     )
     assert code == 1 and "is the input file" in err
     assert src.read_bytes() == before and not (tmp_path / "r.npy").exists()
+
+
+# --- reliability: failed runs, exact or refused resumes, honest metrics (issue 16) -----------
+
+
+def _weights_of(path):
+    from codings import load
+
+    return load(path).state_dict()
+
+
+def test_a_diverged_first_epoch_exits_non_zero_and_writes_nothing(capsys, tmp_path):
+    # One batch per epoch: the loss before the step is finite, the weights after it are not.
+    argv = [*SMALL[:-1], "2000", "--lr", "1e30", "--epochs", "1", "--out", tmp_path, "--quiet"]
+    code, out, err = run(capsys, "train", *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("codings: error: training diverged in epoch 1: val_loss is inf")
+    assert err.rstrip().endswith("No checkpoint was written: the run diverged in its first epoch.")
+    # Nothing written but the run directory's lock file.
+    assert "train_state" not in err and [p.name for p in tmp_path.iterdir()] == [".lock"]
+
+
+def test_resume_with_patience_ends_where_the_uninterrupted_run_does(capsys, tmp_path, monkeypatch):
+    # lr 0.03, patience 2: the validation loss is best at epoch 6 and the run stops after 8;
+    # the interruption falls on epoch 7, one stale epoch in.
+    argv = ["train", *SMALL, "--lr", "0.03", "--patience", "2", "--epochs", "60", "--quiet"]
+    full = run_json(capsys, *argv, "--out", tmp_path / "full")
+    assert full["epochs"] == 8
+    _interrupt_after(monkeypatch, 7)
+    assert run(capsys, *argv, "--out", tmp_path / "part")[0] == 130
+    monkeypatch.undo()
+    resumed = run_json(capsys, *argv, "--out", tmp_path / "part", "--resume")
+    assert resumed["epochs"] == 8 and resumed["val_loss"] == full["val_loss"]
+    a, b = _weights_of(tmp_path / "full"), _weights_of(tmp_path / "part")
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_resume_with_another_lr_is_refused_and_the_state_kept(capsys, tmp_path, monkeypatch):
+    argv = ["train", *SMALL, "--epochs", "4", "--out", tmp_path, "--quiet"]
+    _interrupt_after(monkeypatch, 2)
+    assert run(capsys, *argv)[0] == 130
+    monkeypatch.undo()
+    state = tmp_path / "train_state.safetensors"
+    saved = state.read_bytes()
+    code, out, err = run(capsys, *argv, "--resume", "--lr", "0.01")
+    assert code == 1 and err == (
+        "codings: error: --lr 0.01 differs from the run's 0.001; "
+        "resume with the same options or start a new --out\n"
+    )
+    assert state.read_bytes() == saved and not (tmp_path / "model.safetensors").exists()
+
+
+def test_resume_on_other_data_is_refused(capsys, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.random((200, 6), dtype=np.float32))
+    np.save(b, rng.random((200, 6), dtype=np.float32))
+    common = ["stacked", "--hidden", "3", "--epochs", "3", "--out", tmp_path / "run", "--quiet"]
+    _interrupt_after(monkeypatch, 1)
+    assert run(capsys, "train", *common, "--dataset", a)[0] == 130
+    monkeypatch.undo()
+    code, out, err = run(capsys, "train", *common, "--dataset", b, "--resume")
+    assert code == 1 and err.startswith("codings: error: --resume: the data differ from the run's")
+    assert err.rstrip().endswith("resume with the same options or start a new --out")
+
+
+def test_resume_help_says_other_options_are_refused():
+    from codings.cli import build_parser
+
+    parser = build_parser()
+    train = next(
+        a for a in parser._subparsers._group_actions[0].choices["train"]._actions
+        if "--resume" in a.option_strings
+    )  # fmt: skip
+    assert "with the same options" in train.help and "is refused" in train.help
+
+
+def test_a_file_too_small_to_hold_out_rows_reports_training_metrics(capsys, tmp_path):
+    # 5 rows and --val-fraction 0.1: no validation row, so the numbers are the training rows'.
+    path = tmp_path / "tiny.npy"
+    np.save(path, np.random.default_rng(0).random((5, 4), dtype=np.float32))
+    r = run_json(
+        capsys, "train", "stacked", "--dataset", path, "--hidden", "2", "--epochs", "2",
+        "--out", tmp_path / "run", "--quiet",
+    )  # fmt: skip
+    assert "train_mse" in r and not [k for k in r if k.startswith("val_")]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert not [k for k in metrics if k.startswith("val_")]
+
+
+def test_encode_refuses_a_complex_npy(capsys, tmp_path, digits_run):
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, np.ones((3, 64), dtype=np.complex64))
+    code, out, err = run(capsys, "encode", digits_run, src, dst)
+    assert code == 1 and f"{src}: the file holds complex numbers" in err
+    assert not dst.exists()
+
+
+def _train_killed(out, argv, rng, kills):
+    """`codings train` in a subprocess, killed with SIGKILL ``kills`` times at seeded random
+    moments (after the n-th epoch saved, or as soon as a checkpoint's temp file appears, that
+    is inside a write), each time restarted with --resume when a state was saved; then run to
+    its end. Returns the kill count that landed before the run finished."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import codings
+
+    env = {**os.environ, "PYTHONPATH": str(Path(codings.__file__).parents[1])}
+    state = out / "train_state.safetensors"
+    landed = 0
+    for attempt in range(kills + 1):
+        resume = ["--resume"] if state.exists() else []
+        cmd = [sys.executable, "-m", "codings", "train", *argv, "--out", str(out), *resume]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if attempt == kills:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+            break
+        in_write, saves = rng.random() < 0.5, int(rng.integers(1, 3))
+        seen = state.stat().st_mtime_ns if state.exists() else None
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if in_write and any(out.glob(".*.tmp")):
+                break
+            now = state.stat().st_mtime_ns if state.exists() else None
+            if now != seen:
+                seen, saves = now, saves - 1
+                if saves == 0 and not in_write:
+                    break
+            time.sleep(0.0005)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            landed += 1
+        proc.communicate(timeout=60)
+        if proc.returncode == 0:  # the run ended before the kill
+            break
+    return landed
+
+
+@pytest.mark.parametrize("patience", [[], ["--patience", "2", "--lr", "0.03"]])
+def test_kill_9_at_random_moments_then_resume_is_bit_identical(capsys, tmp_path, patience):
+    argv = [*SMALL, "--epochs", "8", *patience, "--quiet"]
+    assert run(capsys, "train", *argv, "--out", tmp_path / "full")[0] == 0
+    rng = np.random.default_rng(len(patience))
+    landed = _train_killed(tmp_path / "killed", argv, rng, kills=3)
+    assert landed >= 1  # at least one kill hit the run before it finished
+    a, b = _weights_of(tmp_path / "full"), _weights_of(tmp_path / "killed")
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    killed = json.loads((tmp_path / "killed" / "history.json").read_text())
+    assert [r["train_loss"] for r in killed] == [r["train_loss"] for r in full]
+    assert not list((tmp_path / "killed").glob("*.tmp"))  # hidden names too

@@ -29,3 +29,13 @@ def test_linear_autoencoder_finds_the_pca_subspace(rng):
     assert r["mse_ratio"] == pytest.approx(1.0, abs=1e-3)
     assert r["max_principal_angle_deg"] < 0.5
     assert r["ae_explained_variance"] == pytest.approx(r["pca_explained_variance"], abs=1e-3)
+
+
+def test_encode_to_npy_refuses_complex_rows(tmp_path):
+    from codings.metrics import encode_to_npy
+
+    model = build("stacked", n_features=4, hidden=(2,))
+    X = np.ones((3, 4), dtype=np.complex64)
+    with pytest.raises(ValueError, match="complex numbers"):
+        encode_to_npy(model, X, tmp_path / "z.npy")
+    assert not list(tmp_path.iterdir())

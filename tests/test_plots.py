@@ -113,3 +113,10 @@ def test_image_grids_are_one_mosaic_with_the_images_in_order(figures):
 def test_figures_are_written(tmp_path):
     path = plots.feature_images(np.eye(4), (2, 2), tmp_path / "f.png")
     assert path.stat().st_size > 1000
+
+
+def test_training_curves_of_an_empty_history_say_so(figures):
+    # epochs=0 trains nothing: the figure still appears, with no axes to draw.
+    plots.training_curves([], "c.png")
+    (ax,) = figures[0].axes
+    assert [t.get_text() for t in ax.texts] == ["no epochs trained"]

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -111,11 +112,19 @@ def test_resume_refuses_another_model(tmp_path):
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_weights(tmp_path):
-    X = _data() * 1e3
+    # Weights made huge (finite) after epoch 2: epoch 3's first loss overflows. (Weights an
+    # epoch's last step breaks are caught at that epoch's end, before they are saved.)
+    def blow_up(epoch, record, model):
+        if epoch == 2:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1e20)
+
+    X = _data()
     m = build("stacked", n_features=16, hidden=(8,), activation="linear", init="xavier", seed=0)
     ck = tmp_path / "state.safetensors"
     with pytest.raises(TrainingDiverged) as err:
-        fit(m, X, epochs=50, batch_size=256, lr=1e2, optimizer="sgd", checkpoint=ck)
+        fit(m, X, epochs=50, batch_size=32, optimizer="sgd", checkpoint=ck, callbacks=[blow_up])
     msg = str(err.value)
     assert "diverged in epoch" in msg and "reconstruction=" in msg and "lr=" in msg
     assert str(ck) in msg
@@ -302,3 +311,190 @@ def test_nadam_is_torchs_nadam_and_trains():
     before = evaluate(model, X)["loss"]
     fit(model, X, epochs=20, batch_size=16, lr=1e-2, optimizer="nadam")
     assert evaluate(model, X)["loss"] < 0.8 * before
+
+
+# --- reliability: no non-finite model kept, exact resumes, honest messages (issue 16) --------
+
+
+def _small(seed=0):
+    return build("stacked", n_features=16, hidden=(4,), seed=seed)
+
+
+def test_a_last_step_that_breaks_the_weights_is_caught_at_the_epoch_end(tmp_path):
+    # One step per epoch: the loss before it is finite, the step makes the weights explode, so
+    # only the validation loss and the weights show it.
+    X = _data(64)
+    m = _small()
+    before = _weights(m)
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(TrainingDiverged) as err:
+        fit(m, X, X_val=_data(16, seed=1), epochs=2, batch_size=64, lr=1e30, checkpoint=ck)
+    msg = str(err.value)
+    assert msg.startswith("training diverged in epoch 1: val_loss is inf")
+    assert "The model was put back to its initial weights." in msg
+    assert msg.endswith("No checkpoint was written: the run diverged in its first epoch.")
+    assert _same(before, _weights(m)) and not ck.exists()
+
+
+def test_divergence_names_the_checkpoint_that_exists_and_it_is_finite(tmp_path):
+    from codings.checkpoint import load_train_state
+    from codings.train import _objectives, make_optimizer
+
+    def blow_up(epoch, record, model):  # finite but huge: the next loss overflows
+        if epoch == 1:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1e20)
+
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(TrainingDiverged) as err:
+        fit(_small(), _data(), epochs=3, batch_size=64, checkpoint=ck, callbacks=[blow_up])
+    assert str(err.value).endswith(f"The last good checkpoint is {ck} (after epoch 1).")
+    fresh = _small(seed=5)
+    opts = {k: make_optimizer("adam", v, 1e-3) for k, v in _objectives(fresh).items()}
+    assert load_train_state(ck, fresh, opts)["epoch"] == 1
+    assert not _nonfinite(fresh)
+
+
+def _nonfinite(m):
+    return [k for k, v in m.state_dict().items() if not torch.isfinite(v).all()]
+
+
+def test_weights_made_nan_after_an_epoch_are_never_saved(tmp_path):
+    def poison(epoch, record, model):
+        if epoch == 2:
+            with torch.no_grad():
+                next(model.parameters())[0, 0] = float("nan")
+
+    ck = tmp_path / "state.safetensors"
+    m = _small()
+    with pytest.raises(TrainingDiverged, match="non-finite weights in"):
+        fit(m, _data(), epochs=3, batch_size=64, checkpoint=ck, callbacks=[poison])
+    assert not _nonfinite(m)
+    from codings.checkpoint import read_metadata
+
+    assert read_metadata(ck)["train_state"]["epoch"] == 1  # epoch 2 was not saved
+
+
+def test_non_finite_starting_weights_are_refused():
+    m = _small()
+    with torch.no_grad():
+        next(m.parameters())[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="the model has non-finite weights before training"):
+        fit(m, _data(), epochs=1)
+
+
+def _stop_at(n):
+    def stop(epoch, record, model):
+        if epoch == n:
+            raise KeyboardInterrupt
+
+    return stop
+
+
+@pytest.mark.parametrize("interrupt_at", [14, 23])
+def test_resume_with_patience_equals_the_uninterrupted_run(tmp_path, interrupt_at):
+    # lr=0.1 on this data: 24 epochs; the validation loss rises at epochs 14 and 22-24
+    # (patience 3 stops at 24 and restores epoch 21), so both interruptions fall on stale epochs.
+    rng = np.random.default_rng(0)
+    X, Xv = rng.random((96, 16), dtype=np.float32), rng.random((32, 16), dtype=np.float32)
+    kw = dict(X_val=Xv, epochs=60, batch_size=16, lr=0.1, patience=3)
+    full = _small()
+    h_full = fit(full, X, **kw)
+    assert len(h_full) == 24
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        fit(_small(), X, checkpoint=ck, callbacks=[_stop_at(interrupt_at)], **kw)
+    fresh = _small(seed=7)
+    h_res = fit(fresh, X, checkpoint=ck, resume=ck, **kw)
+    assert len(h_res) == 24 and h_res["val_loss"] == h_full["val_loss"]
+    assert _same(_weights(full), _weights(fresh))
+    # Resuming the finished run trains no further.
+    again = _small(seed=8)
+    assert len(fit(again, X, checkpoint=ck, resume=ck, **kw)) == 24
+    assert _same(_weights(full), _weights(again))
+
+
+def test_resume_restores_an_early_stopping_callbacks_state(tmp_path):
+    from codings.defaults import EarlyStopping
+
+    rng = np.random.default_rng(0)
+    X, Xv = rng.random((96, 16), dtype=np.float32), rng.random((32, 16), dtype=np.float32)
+    kw = dict(X_val=Xv, epochs=30, batch_size=16, lr=0.1)
+    full, stop_full = _small(), EarlyStopping(3)
+    fit(full, X, callbacks=[stop_full], **kw)
+    stop_full.restore(full)
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        fit(_small(), X, checkpoint=ck, callbacks=[EarlyStopping(3), _stop_at(23)], **kw)
+    fresh, stop_res = _small(seed=7), EarlyStopping(3)
+    fit(fresh, X, checkpoint=ck, resume=ck, callbacks=[stop_res], **kw)
+    stop_res.restore(fresh)
+    assert (stop_res.best, stop_res.best_epoch, stop_res.stale) == (
+        stop_full.best,
+        stop_full.best_epoch,
+        stop_full.stale,
+    )
+    assert _same(_weights(full), _weights(fresh))
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"lr": 1e-2}, "lr"),
+        ({"batch_size": 32}, "batch_size"),
+        ({"seed": 1}, "seed"),
+        ({"patience": 2}, "patience"),
+        ({"X": _data(seed=3)}, "data"),
+    ],
+)
+def test_resume_refuses_other_arguments_and_loads_nothing(tmp_path, change, key):
+    from codings.checkpoint import ResumeMismatch
+
+    ck = tmp_path / "state.safetensors"
+    kw = dict(X=_data(), epochs=2, batch_size=64, lr=1e-3, seed=0, patience=5)
+    fit(_small(), checkpoint=ck, **kw)
+    fresh = _small(seed=4)
+    before = _weights(fresh)
+    with pytest.raises(ResumeMismatch) as err:
+        fit(fresh, checkpoint=ck, resume=ck, **{**kw, "epochs": 3, **change})
+    assert err.value.key == key
+    assert str(err.value).endswith("resume with the same arguments or start a new checkpoint")
+    assert _same(before, _weights(fresh))
+
+
+def test_resume_may_add_epochs_at_a_constant_rate(tmp_path):
+    ck = tmp_path / "state.safetensors"
+    fit(_small(), _data(), epochs=2, batch_size=64, checkpoint=ck)
+    assert len(fit(_small(), _data(), epochs=3, batch_size=64, checkpoint=ck, resume=ck)) == 3
+
+
+def test_history_json_is_strict_json_with_null_for_nan():
+    h = History([{"epoch": 1, "train_loss": float("nan"), "val_loss": float("inf"), "t": 0.5}])
+    text = h.to_json()
+
+    def refuse(name):
+        raise ValueError(name)
+
+    records = json.loads(text, parse_constant=refuse)
+    assert records == [{"epoch": 1, "train_loss": None, "val_loss": None, "t": 0.5}]
+    back = History.from_json(text).records[0]
+    assert math.isnan(back["train_loss"]) and back["t"] == 0.5
+
+
+def test_complex_input_is_refused_not_truncated():
+    from codings.train import as_tensor
+
+    with pytest.raises(ValueError, match="complex numbers"):
+        as_tensor(np.ones((3, 4), dtype=np.complex64))
+    with pytest.raises(ValueError, match="complex numbers"):
+        as_tensor(torch.ones(3, 4, dtype=torch.complex64))
+
+
+def test_without_validation_a_last_step_that_breaks_the_model_is_caught(tmp_path):
+    m = _small()
+    before = _weights(m)
+    ck = tmp_path / "state.safetensors"
+    with pytest.raises(TrainingDiverged, match="the loss of the last batch after its step is"):
+        fit(m, _data(64), epochs=1, batch_size=64, lr=1e30, checkpoint=ck)
+    assert _same(before, _weights(m)) and not ck.exists()

@@ -79,6 +79,22 @@ def remove_stale_temps(directory: str | Path) -> list[Path]:
     return removed
 
 
+def remove_stale_temps_of(path: str | Path) -> None:
+    """Delete the temporary files that :func:`atomic_write` left for ``path`` when a process
+    writing it was killed (``.NAME.XXXXXXXX.tmp`` beside it); call before writing ``path``
+    again, when no other process writes it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for tmp in path.parent.glob(f".{_glob_escape(path.name)}.????????.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def _header(model: nn.Module, extra: dict | None) -> dict:
     from . import __version__
 
@@ -186,8 +202,15 @@ def read_metadata(path: str | Path) -> dict:
 # --- training state ---------------------------------------------------------------------------
 
 
-def save_train_state(path, model, optimizers, *, epoch, history, perm_rng, torch_rng) -> None:
-    """Weights, optimiser state, RNG states, epoch and history: what resuming needs."""
+def save_train_state(
+    path, model, optimizers, *, epoch, history, perm_rng, torch_rng, run=None, progress=None
+) -> None:
+    """Weights, optimiser state, RNG states, epoch and history: what resuming needs.
+
+    ``run`` (JSON) is the run's training arguments, compared on resume; ``progress`` is
+    :func:`codings.fit`'s stopping state: ``{"best_loss", "stale", "stopped", "best"
+    (tensors or None), "callbacks": [(scalars, tensors), ...]}``.
+    """
     tensors = _weights(model)
     opt_meta = {}
     for name, opt in optimizers.items():
@@ -202,13 +225,85 @@ def save_train_state(path, model, optimizers, *, epoch, history, perm_rng, torch
         opt_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
     tensors["rng/perm"] = perm_rng.clone()
     tensors["rng/torch"] = torch_rng.clone()
-    extra = {"train_state": {"epoch": epoch, "history": history, "optimizers": opt_meta}}
-    header = _header(model, extra)
+    state = {"epoch": epoch, "history": history, "optimizers": opt_meta}
+    if run is not None:
+        state["run"] = run
+    if progress is not None:
+        state["progress"] = _progress_meta(progress, tensors)
+    header = _header(model, {"train_state": state})
     atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
 
 
-def load_train_state(path, model, optimizers) -> dict:
-    """Load what :func:`save_train_state` wrote into ``model`` and ``optimizers``."""
+def _progress_meta(progress: dict, tensors: dict) -> dict:
+    """The JSON part of fit's stopping state; its weights go into ``tensors`` under best/ and
+    callback/<i>/ (names with a slash are never model weights)."""
+
+    def put(prefix, weights):
+        for k, v in (weights or {}).items():
+            tensors[f"{prefix}/{k}"] = v.detach().cpu().contiguous()
+
+    put("best", progress.get("best"))
+    callbacks = []
+    for i, (scalars, weights) in enumerate(progress.get("callbacks", [])):
+        put(f"callback/{i}", weights)
+        callbacks.append(scalars)
+    loss = progress.get("best_loss")
+    return {
+        "best_loss": loss if loss is not None and loss != float("inf") else None,
+        "has_best": progress.get("best") is not None,
+        "stale": progress.get("stale", 0),
+        "stopped": bool(progress.get("stopped", False)),
+        "callbacks": callbacks,
+    }
+
+
+def _progress_state(meta: dict | None, tensors: dict, device) -> dict | None:
+    if meta is None:
+        return None
+
+    def take(prefix):
+        n = len(prefix) + 1
+        return {k[n:]: v.to(device) for k, v in tensors.items() if k.startswith(prefix + "/")}
+
+    loss = meta.get("best_loss")
+    return {
+        "best_loss": float("inf") if loss is None else float(loss),
+        "best": take("best") if meta.get("has_best") else None,
+        "stale": int(meta.get("stale", 0)),
+        "stopped": bool(meta.get("stopped", False)),
+        "callbacks": [(s, take(f"callback/{i}")) for i, s in enumerate(meta.get("callbacks", []))],
+    }
+
+
+class ResumeMismatch(ValueError):
+    """A resume given other training arguments or data than the run it continues."""
+
+    def __init__(self, key: str, given, saved, path):
+        self.key, self.given, self.saved, self.path = key, given, saved, path
+        if key in ("data", "val_data"):
+            what = "training" if key == "data" else "validation"
+            text = f"the {what} data differ from the data the run in {path} was trained on"
+        else:
+            text = f"{key}={given!r} differs from the run's {saved!r} saved in {path}"
+        super().__init__(f"{text}; resume with the same arguments or start a new checkpoint")
+
+
+def check_run(saved: dict | None, run: dict, path) -> None:
+    """Raise :class:`ResumeMismatch` for the first argument of ``run`` that differs from the
+    saved run's (a state written before runs were recorded is not checked)."""
+    if saved is None:
+        return
+    for key in sorted(set(saved) | set(run)):
+        if saved.get(key) != run.get(key):
+            raise ResumeMismatch(key, run.get(key), saved.get(key), path)
+
+
+def load_train_state(path, model, optimizers, *, run: dict | None = None) -> dict:
+    """Load what :func:`save_train_state` wrote into ``model`` and ``optimizers``.
+
+    With ``run``, first refuse (:class:`ResumeMismatch`, nothing loaded) a state saved with
+    other training arguments.
+    """
     tensors, header = _read(path)
     state = header.get("train_state")
     if state is None:
@@ -220,6 +315,8 @@ def load_train_state(path, model, optimizers) -> dict:
             f"{path}: saved for model {header['model']} {header['kwargs']}, not for "
             f"{model.config.get('name')} {model.config.get('kwargs')}"
         )
+    if run is not None:
+        check_run(state.get("run"), run, path)
     _load_weights(model, {k: v for k, v in tensors.items() if "/" not in k}, path)
     device = next(model.parameters()).device
     for name, opt in optimizers.items():
@@ -240,4 +337,5 @@ def load_train_state(path, model, optimizers) -> dict:
         "history": state["history"],
         "perm_rng": tensors["rng/perm"],
         "torch_rng": tensors["rng/torch"],
+        "progress": _progress_state(state.get("progress"), tensors, device),
     }

@@ -486,7 +486,8 @@ def cmd_train(args) -> int:
     if args.layerwise:
         history, layerwise_rows = _fit_layerwise(args, model, X, Xv, epochs, patience)
     else:
-        history = fit(
+        history = _fit_for_cli(
+            fit,
             model,
             X,
             X_val=Xv if len(Xv) else None,
@@ -511,6 +512,7 @@ def cmd_train(args) -> int:
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X)
+    _check_finite(final)
     baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
     findings += late
@@ -519,12 +521,13 @@ def cmd_train(args) -> int:
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "dataset": ds.name,
         "scaling": scaling.to_meta() if scaling else None,
-        "metrics": {f"val_{k}": v for k, v in final.items()}
+        # Without validation rows (a tiny file) the numbers are the training rows': say so.
+        "metrics": {f"{'val' if len(Xv) else 'train'}_{k}": v for k, v in final.items()}
         | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
         "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
     save(model, out / "model.safetensors", metadata=meta)
-    (out / "history.json").write_text(json.dumps(history.records, indent=1))
+    (out / "history.json").write_text(history.to_json())
     (out / "metrics.json").write_text(json.dumps(meta["metrics"], indent=1))
     figures = [str(training_curves(history.records, out / "curves.png"))]
     R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
@@ -558,6 +561,57 @@ def _refuse_out_of_range(findings) -> None:
                 f"{f.message}; on the command line: --scale minmax, or divide by 255 for "
                 "pixel values"
             )
+
+
+#: The command line's name of each training argument a resume must keep (codings.fit's names).
+_RESUME_OPTIONS = {
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "clip_norm": "--clip-norm",
+    "seed": "--seed",
+    "patience": "--patience",
+    "lr_schedule": "--lr-schedule",
+    "precision": "--precision",
+    "epochs": "--epochs",
+}
+
+
+def _fit_for_cli(fit, *args, **kw):
+    """``fit``, with a refused ``--resume`` told in the command line's words."""
+    from .checkpoint import ResumeMismatch
+
+    try:
+        return fit(*args, **kw)
+    except ResumeMismatch as e:
+        fix = "resume with the same options or start a new --out"
+        if e.key in ("data", "val_data"):
+            raise CLIError(
+                f"--resume: the data differ from the run's (another --dataset, file, --scale, "
+                f"--val-fraction or --binarize); {fix}"
+            ) from None
+
+        def shown(v):
+            return "unset" if v is None else str(v)
+
+        option = _RESUME_OPTIONS.get(e.key, e.key)
+        raise CLIError(
+            f"{option} {shown(e.given)} differs from the run's {shown(e.saved)}; {fix}"
+        ) from None
+
+
+def _check_finite(metrics: dict) -> None:
+    """A model whose final losses are not finite is never written as a result."""
+    import math
+
+    from .train import TrainingDiverged
+
+    bad = [f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise TrainingDiverged(
+            f"the trained model's losses are not finite ({', '.join(bad)}); nothing was written. "
+            "Try a smaller --lr, --clip-norm 1.0, or check how the data are scaled (--scale)"
+        )
 
 
 def _print_warnings(findings) -> None:
@@ -668,7 +722,7 @@ def cmd_classify(args) -> int:
         "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
     save(clf, out / "model.safetensors", metadata=meta)
-    (out / "history.json").write_text(json.dumps(history.records, indent=1))
+    (out / "history.json").write_text(history.to_json())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     figure = str(training_curves(history.records, out / "curves.png"))
     result = {
@@ -899,6 +953,10 @@ def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:
         raise CLIError(f"{path}: not a readable .npy file ({e})") from None
+    if np.iscomplexobj(X):
+        from .train import complex_message
+
+        raise CLIError(f"{path}: {complex_message('the file', X.dtype)}")
     rows, image_shape, divisor = image_rows(X)
     if image_shape is not None:
         _check_image_shape(path, image_shape, model)
@@ -1137,7 +1195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="dynamic binarisation: a fresh Bernoulli draw of every pixel each time a batch is "
         "used (validation: one fixed draw)",
     )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out with the same options: a different --lr, "
+        "--batch-size, --seed, data set, ... is refused, not applied (--epochs may grow)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress (as --quiet)")
     p.add_argument(

@@ -77,6 +77,19 @@ class EarlyStopping:
         if self.state is not None:
             model.load_state_dict(self.state)
 
+    def state_dict(self) -> tuple[dict, dict]:
+        """(JSON scalars, best weights): saved in fit's training state, so a resumed run
+        stops where an uninterrupted one does."""
+        best = None if math.isinf(self.best) else self.best
+        scalars = {"best": best, "best_epoch": self.best_epoch, "stale": self.stale}
+        return scalars, dict(self.state or {})
+
+    def load_state_dict(self, scalars: dict, weights: dict) -> None:
+        self.best = math.inf if scalars.get("best") is None else float(scalars["best"])
+        self.best_epoch = int(scalars.get("best_epoch", 0))
+        self.stale = int(scalars.get("stale", 0))
+        self.state = dict(weights) if weights else None
+
 
 def stopping(epochs: int | None, patience: int | None, n_rows: int, batch_size: int):
     """``(epochs, patience, callbacks, stopper)`` for :func:`codings.fit`.

@@ -65,6 +65,10 @@ def encode_to_npy(
 
     from .checkpoint import new_file_mode
 
+    if np.iscomplexobj(X):  # converting a chunk to float32 would drop the imaginary part
+        from .train import complex_message
+
+        raise ValueError(complex_message("X", X.dtype))
     path = Path(path)
     model.eval()
     n = len(X)

@@ -127,6 +127,11 @@ def training_curves(records: Sequence[dict], path: str | Path) -> Path:
     plt = _plt()
     keys = sorted({k for r in records for k in r if k.startswith(("train_", "val_"))})
     parts = sorted({k.split("_", 1)[1] for k in keys})
+    if not parts:  # no epoch was trained (epochs=0): an empty figure that says so
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.text(0.5, 0.5, "no epochs trained", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return _save(fig, path)
     stages = list(dict.fromkeys(r.get("stage") for r in records))
     fig, axes = plt.subplots(1, len(parts), figsize=(4 * len(parts), 3), squeeze=False)
     for ax, part in zip(axes[0], parts, strict=False):

@@ -8,6 +8,7 @@ discriminator, say) offers ``model.objectives() -> {name: parameters}`` and
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import os
@@ -48,6 +49,20 @@ class History:
     def last(self) -> dict:
         return self.records[-1] if self.records else {}
 
+    def to_json(self, indent: int | None = 1) -> str:
+        """Strict JSON (no bare NaN or Infinity, which strict parsers refuse): a value that is
+        not finite is written as null; :meth:`from_json` reads it back as NaN."""
+        clean = [
+            {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
+            for r in self.records
+        ]
+        return json.dumps(clean, indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        records = json.loads(text)
+        return cls([{k: math.nan if v is None else v for k, v in r.items()} for r in records])
+
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """The one place where the device is decided: 'auto' takes CUDA, then MPS, then the CPU."""
@@ -74,10 +89,14 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
     """A float32 tensor (2-D or image-shaped) from an array or tensor, copying only if needed."""
     if isinstance(X, torch.Tensor):
         t = X.detach()
+        if t.is_complex():
+            raise ValueError(complex_message(name, t.dtype))
     else:
         arr = np.asarray(X)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise ValueError(complex_message(name, arr.dtype))
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a memory map
     t = t.to(device=device or t.device, dtype=torch.float32)
@@ -100,6 +119,14 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
             f"{name} has a non-finite value at index {tuple(bad)}; remove or impute it"
         )
     return t
+
+
+def complex_message(name: str, dtype) -> str:
+    return (
+        f"{name} holds complex numbers (dtype {dtype}); codings takes real data and would drop "
+        "the imaginary part: give the real and imaginary parts as separate columns "
+        "(np.concatenate([X.real, X.imag], axis=1)), or the magnitude (np.abs(X))"
+    )
 
 
 def _objectives(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -265,7 +292,7 @@ def fit(
     step's size and the machine's load by :func:`codings.threads.policy`); the previous count
     is restored afterwards.
     """
-    from .checkpoint import load_train_state, save_train_state
+    from .checkpoint import load_train_state, remove_stale_temps_of, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     _check_schedule(lr_schedule)
@@ -291,17 +318,41 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     start_epoch = 0
     rng_state = None
+    best = (math.inf, None)  # (monitored loss, state dict)
+    stale = 0
+    stopped = False
+    stateful = [cb for cb in callbacks if hasattr(cb, "state_dict")]
+    run = _run_args(
+        data, Xv, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        weight_decay=weight_decay, clip_norm=clip_norm, seed=seed, patience=patience,
+        restore_best=restore_best, precision=precision, lr_schedule=lr_schedule,
+    )  # fmt: skip
+    saved = None  # (path, epoch) of the last training state this run can fall back to
     if resume is not None:
-        state = load_train_state(resume, model, opts)
+        state = load_train_state(resume, model, opts, run=run)
         history = History(state["history"])
         start_epoch = state["epoch"]
         gen.set_state(state["perm_rng"])
         rng_state = state["torch_rng"]
+        saved = (resume, start_epoch)
+        if state["progress"] is not None:
+            progress_state = state["progress"]
+            best = (progress_state["best_loss"], progress_state["best"])
+            stale, stopped = progress_state["stale"], progress_state["stopped"]
+            for cb, (scalars, weights) in zip(stateful, progress_state["callbacks"], strict=False):
+                cb.load_state_dict(scalars, weights)
+    bad = _nonfinite_weights(model)
+    if bad:
+        where = f"{resume} holds" if resume is not None else "the model has"
+        raise ValueError(
+            f"{where} non-finite weights before training ({', '.join(bad[:3])}); "
+            "start from a freshly built model"
+        )
 
+    if checkpoint is not None and rank == 0:
+        remove_stale_temps_of(checkpoint)  # what a killed run left half-written
     per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
     total_steps = epochs * per_epoch
-    best = (math.inf, None)  # (monitored loss, state dict)
-    stale = 0
     bar = as_reporter(progress) if rank == 0 else None
     prev_threads = _threads.enter(threads, _threads.step_flops(model, batch_size // world))
     prev_flush = flush_denormal_enabled()
@@ -313,7 +364,8 @@ def fit(
                 torch.set_rng_state(rng_state)
             else:
                 torch.manual_seed(seed + rank)  # corruption noise differs between ranks
-            for epoch in range(start_epoch, epochs):
+            for epoch in range(start_epoch, epochs if not stopped else start_epoch):
+                # Finite: the initial weights are checked above, every epoch's below.
                 good = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 t0 = time.perf_counter()
                 model.train()
@@ -348,6 +400,7 @@ def fit(
                             model.load_state_dict(good)
                             raise TrainingDiverged(
                                 _diverged_message(epoch, b, name, total, parts, lr, checkpoint)
+                                + _fallback(epoch, checkpoint, saved)
                             )
                         if fused is None:
                             opt.zero_grad(set_to_none=True)
@@ -375,17 +428,18 @@ def fit(
                     # Every rank evaluates the whole validation set: identical numbers everywhere.
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
-                history.records.append(record)
-                if checkpoint is not None and rank == 0:
-                    save_train_state(
-                        checkpoint,
-                        model,
-                        opts,
-                        epoch=epoch + 1,
-                        history=history.records,
-                        perm_rng=gen.get_state(),
-                        torch_rng=torch.get_rng_state(),
+                bad = _nonfinite_epoch(model, record)
+                if Xv is None and world == 1 and not bad:
+                    # No validation set to show a last step that broke the model: the loss of
+                    # the last batch after it (RNG untouched, so results stay the same).
+                    bad = _nonfinite_after_step(model, xb, dev)
+                if bad:  # the last step (or the validation) broke: never keep such weights
+                    model.load_state_dict(good)
+                    raise TrainingDiverged(
+                        _epoch_diverged_message(epoch, bad, lr)
+                        + _fallback(epoch, checkpoint, saved)
                     )
+                history.records.append(record)
                 if bar is not None:
                     bar.end(record)
                 monitored = record.get("val_loss", record.get("train_loss", math.inf))
@@ -397,12 +451,46 @@ def fit(
                     stale = 0
                 else:
                     stale += 1
-                stop = any(bool(cb(epoch + 1, record, model)) for cb in callbacks)
+                # A callback that raises (Ctrl-C, say) does so after this epoch is saved.
+                interrupt = None
+                try:
+                    stop = any(bool(cb(epoch + 1, record, model)) for cb in callbacks)
+                except BaseException as e:
+                    stop, interrupt = False, e
                 if patience is not None and stale >= patience:
                     if restore_best and best[1] is not None:
                         model.load_state_dict(best[1])
-                    stop = True
-                if _agree(stop):
+                    stop = stopped = True  # saved: a resume of a finished run trains no more
+                stop = _agree(stop)
+                bad = _nonfinite_weights(model)  # a callback may have changed them
+                if bad:
+                    model.load_state_dict(good)
+                    raise TrainingDiverged(
+                        _epoch_diverged_message(epoch, [f"non-finite weights in {bad[0]}"], lr)
+                        + _fallback(epoch, checkpoint, saved)
+                    )
+                if checkpoint is not None and rank == 0:
+                    save_train_state(
+                        checkpoint,
+                        model,
+                        opts,
+                        epoch=epoch + 1,
+                        history=history.records,
+                        perm_rng=gen.get_state(),
+                        torch_rng=torch.get_rng_state(),
+                        run=run,
+                        progress={
+                            "best_loss": best[0],
+                            "best": best[1],
+                            "stale": stale,
+                            "stopped": stopped,
+                            "callbacks": [cb.state_dict() for cb in stateful],
+                        },
+                    )
+                    saved = (checkpoint, epoch + 1)
+                if interrupt is not None:
+                    raise interrupt
+                if stop:
                     break
     finally:
         torch.set_flush_denormal(prev_flush)
@@ -645,11 +733,88 @@ def _check_fit_args(*, epochs, batch_size, lr, patience) -> None:
 def _diverged_message(epoch, batch, objective, total, parts, lr, checkpoint) -> str:
     shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
     bad = [k for k, v in parts.items() if not torch.isfinite(v)]
-    where = f"; the last good checkpoint is {checkpoint}" if checkpoint else ""
     return (
         f"training diverged in epoch {epoch + 1}, batch {batch + 1}: the {objective} is "
         f"{float(total.detach())} ({shown}; non-finite: {', '.join(bad) or 'the sum'}). "
-        f"The model was put back to its weights after epoch {epoch}{where}. "
+        + _advice(epoch, lr)
+    )
+
+
+def _advice(epoch, lr) -> str:
+    back = f"its weights after epoch {epoch}" if epoch else "its initial weights"
+    return (
+        f"The model was put back to {back}. "
         f"Try a smaller learning rate (lr={lr:g} now, e.g. {lr / 10:g}), gradient clipping "
         "(clip_norm=1.0), or check that the inputs are scaled (e.g. to [0, 1] or standardised)."
     )
+
+
+def _epoch_diverged_message(epoch, bad: list[str], lr) -> str:
+    return f"training diverged in epoch {epoch + 1}: {'; '.join(bad)}. " + _advice(epoch, lr)
+
+
+def _fallback(epoch, checkpoint, saved) -> str:
+    """What a diverged run leaves to go back to, as it is on disk."""
+    if checkpoint is None:
+        return ""
+    if saved is None:
+        return " No checkpoint was written: the run diverged in its first epoch."
+    return f" The last good checkpoint is {saved[0]} (after epoch {saved[1]})."
+
+
+def _nonfinite_weights(model: nn.Module) -> list[str]:
+    return [
+        k
+        for k, v in model.state_dict().items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+
+
+def _nonfinite_epoch(model: nn.Module, record: dict) -> list[str]:
+    """What is not finite after an epoch: the record's losses, then the weights."""
+    bad = [
+        f"{k} is {v}"
+        for k, v in record.items()
+        if isinstance(v, float) and not math.isfinite(v) and k != "time"
+    ]
+    weights = _nonfinite_weights(model)
+    if weights:
+        shown = ", ".join(weights[:3]) + (
+            f" and {len(weights) - 3} more" if len(weights) > 3 else ""
+        )
+        bad.append(f"non-finite weights in {shown}")
+    return bad
+
+
+def _nonfinite_after_step(model: nn.Module, xb: torch.Tensor, dev: torch.device) -> list[str]:
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        loss = evaluate(model, xb, batch_size=len(xb), threads=torch.get_num_threads())["loss"]
+    return [] if math.isfinite(loss) else [f"the loss of the last batch after its step is {loss}"]
+
+
+def _run_args(data, Xv, **args) -> dict:
+    """The arguments that decide a run's result, saved with its training state: a resume that
+    changes one would continue a different run. ``epochs`` counts only for a schedule that
+    depends on it (a constant rate may be continued for more epochs)."""
+    if args["lr_schedule"] == "constant":
+        del args["epochs"]
+    return {
+        **args,
+        "data": _fingerprint(data.X),
+        "val_data": None if Xv is None else _fingerprint(Xv),
+    }
+
+
+def _fingerprint(X) -> str:
+    """The shape and a hash of up to 256 evenly spaced rows (as float32): cheap on a memory map
+    of any size, and different for another data set, split or scaling."""
+    import hashlib
+
+    n = X.shape[0]
+    h = hashlib.blake2b(repr(tuple(X.shape)).encode(), digest_size=16)
+    for i in np.unique(np.linspace(0, n - 1, num=min(n, 256)).astype(np.int64)):
+        row = X[int(i)]
+        row = row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else np.asarray(row)
+        h.update(np.ascontiguousarray(row, dtype=np.float32).tobytes())
+    return h.hexdigest()
