@@ -248,6 +248,11 @@ def test_a_classifier_loads_from_a_directory_and_its_autoencoder_is_checked(tmp_
     rewrite(path, header, tensors)
     with pytest.raises(CheckpointError, match="'autoencoder/encoder.0.0.weight' has shape"):
         codings.AutoencoderClassifier.load(path)
+    header["estimator"]["autoencoder"]["kwargs"]["hidden"] = [3]
+    header["estimator"]["params"]["mode"] = "frozn"
+    rewrite(path, header, tensors)
+    with pytest.raises(CheckpointError, match=r"mode='frozn' is not known.*did you mean 'frozen'"):
+        codings.AutoencoderClassifier.load(path)
 
 
 def load_tensors(path):
@@ -340,3 +345,26 @@ def test_a_mutated_checkpoint_loads_equal_or_is_refused(tmp_path_factory, mutati
     for k, v in r.state_dict().items():
         assert torch.isfinite(v).all()
         assert torch.equal(v, m.state_dict()[k]), k
+
+
+def _all_models():
+    from codings.models import load_builders
+
+    load_builders()
+    return sorted(MODELS)
+
+
+@pytest.mark.parametrize("name", _all_models())
+def test_every_models_checkpoint_passes_the_checks_and_reloads_equal(tmp_path, name):
+    m = build(name, n_features=16, seed=0)
+    r = load(save(m, tmp_path / "m.safetensors"))
+    assert r.state_dict().keys() == m.state_dict().keys()
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in r.state_dict().items())
+
+
+def test_a_changed_weight_is_found_by_the_checksum(tmp_path, small):
+    m, path = small
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # a low mantissa bit of the last weight: still finite, still float32
+    path.write_bytes(bytes(data))
+    refused(path, "do not match the checksum")

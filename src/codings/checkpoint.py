@@ -311,7 +311,9 @@ def _wrong_type(annotation, value) -> str | None:
     if value is None:
         return None if "None" in ann else "must not be null"
     if "Sequence[int]" in ann:
-        ok = isinstance(value, str) or (isinstance(value, list) and all(map(_is_int, value)))
+        # a list, one size, or "300,150": the builder checks the sizes (on the meta device)
+        ok = isinstance(value, str) or _is_int(value)
+        ok = ok or (isinstance(value, list) and all(map(_is_int, value)))
         return None if ok else "must be a list of whole numbers"
     if ann.startswith("int"):
         return None if _is_int(value) else "must be a whole number"

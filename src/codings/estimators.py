@@ -887,14 +887,9 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     @_threaded
     def fit(self, X, y, X_unlabeled=None):
         """Pretrain on ``X`` (+ ``X_unlabeled``) without labels, then train on ``(X, y)``."""
-        from .classify import MODES, train_classifier
+        from .classify import train_classifier
 
-        if self.mode not in MODES:
-            raise ValueError(
-                f"mode={self.mode!r} is not known; choose 'frozen' (train the head on fixed "
-                "codings), 'finetune' (train encoder and head) or 'scratch' (no pretraining)"
-                + suggest(self.mode, MODES)
-            )
+        self._check_mode()
         X, y = _validate_data(self, X, y, dtype=_FLOATS)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
@@ -974,6 +969,20 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         header = _header(self.model_, {"estimator": meta})
         atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
         return Path(path)
+
+    def _check_mode(self) -> None:
+        from .classify import MODES
+
+        if self.mode not in MODES:
+            raise ValueError(
+                f"mode={self.mode!r} is not known; choose 'frozen' (train the head on fixed "
+                "codings), 'finetune' (train encoder and head) or 'scratch' (no pretraining)"
+                + suggest(self.mode, MODES)
+            )
+
+    def _check_params(self) -> None:
+        self._check_mode()
+        super()._check_params()
 
     def _load_extra(self, path, info, device) -> None:
         from .checkpoint import load_part
