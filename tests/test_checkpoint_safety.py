@@ -79,6 +79,19 @@ def test_a_huge_configuration_is_refused_before_the_model_is_built(
     assert builders_run_only_on_meta == ["meta"]  # compared on meta, never built for real
 
 
+@pytest.mark.parametrize("hidden", [[1] * 100_000, ",".join(["1"] * 100_000)])
+def test_a_hundred_thousand_layers_are_refused_without_building_them(
+    tmp_path, small, hidden, builders_run_only_on_meta
+):
+    m, path = small
+    header = read_metadata(path)
+    header["kwargs"]["hidden"] = hidden
+    rewrite(path, header, m.state_dict())
+    builders_run_only_on_meta.clear()
+    refused(path, "argument hidden lists 100000 sizes but the file holds 8 tensors")
+    assert builders_run_only_on_meta == []
+
+
 def test_tensors_claiming_more_bytes_than_the_file_holds_are_refused(tmp_path):
     path = tmp_path / "m.safetensors"
     meta = {"format": "codings", "format_version": 1, "model": "linear"}

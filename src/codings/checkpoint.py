@@ -125,7 +125,7 @@ def _read(path: str | Path, *, tensors: bool = True) -> tuple[dict[str, torch.Te
 
 # The header holds the configuration and, in a training state, the history and the optimisers'
 # settings: kilobytes, or a few megabytes for a long run. A larger one is not ours.
-MAX_HEADER_BYTES = 64 * 2**20
+MAX_HEADER_BYTES = 16 * 2**20
 _CORRUPT = (
     "it may be truncated or corrupted. Save the model again, or restore the file from a copy."
 )
@@ -349,10 +349,20 @@ def expected_layout(name: str, kwargs: dict, path) -> dict[str, tuple[str, tuple
 
 def _check_layout(layout: dict, name: str, kwargs: dict, path, prefix: str = "") -> None:
     """The file's tensors named ``prefix + key`` against what the configuration builds."""
-    want = expected_layout(name, kwargs, path)
     have = {k[len(prefix) :]: v for k, v in layout.items() if k.startswith(prefix)}
     if not prefix:
         have = {k: v for k, v in have.items() if "/" not in k}
+    for key, value in kwargs.items():
+        # Each size in a list of sizes makes at least one tensor: a list longer than the file's
+        # tensors would only build (even on meta) a huge number of layers to refuse them.
+        n = len(value) if isinstance(value, list) else 0
+        n = value.count(",") + 1 if isinstance(value, str) else n
+        if n > len(have):
+            raise CheckpointError(
+                f"{path}: argument {key} lists {n} sizes but the file holds {len(have)} tensors "
+                f"for the model; {_CORRUPT}"
+            )
+    want = expected_layout(name, kwargs, path)
     missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
     if missing or unexpected:
         raise CheckpointError(
