@@ -495,6 +495,7 @@ def load_train_state(path, model, optimizers) -> dict:
     state = header.get("train_state")
     if state is None:
         raise CheckpointError(f"{path}: a model file, not a training state; it cannot be resumed")
+    _check_train_state(state, tensors, path)
     if header["model"] != model.config.get("name") or header["kwargs"] != model.config.get(
         "kwargs"
     ):
@@ -516,10 +517,50 @@ def load_train_state(path, model, optimizers) -> dict:
         for key, val in meta["scalars"].items():
             idx, k = key.split("/")
             st.setdefault(int(idx), {})[k] = val
-        opt.load_state_dict({"state": st, "param_groups": meta["param_groups"]})
+        try:
+            opt.load_state_dict({"state": st, "param_groups": meta["param_groups"]})
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise CheckpointError(
+                f"{path}: its state for optimiser {name!r} does not fit the model ({e}); {_CORRUPT}"
+            ) from None
     return {
         "epoch": state["epoch"],
         "history": state["history"],
         "perm_rng": tensors["rng/perm"],
         "torch_rng": tensors["rng/torch"],
     }
+
+
+def _check_train_state(state, tensors: dict, path) -> None:
+    """The parts of a training state that :func:`load_train_state` reads, of the types it
+    needs (further keys are left alone)."""
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: its training state {why}; {_CORRUPT}")
+
+    if not isinstance(state, dict):
+        raise bad("is not a JSON object")
+    epoch = state.get("epoch")
+    if not _is_int(epoch) or epoch < 0:
+        raise bad(f"has epoch {epoch!r}, not a whole number >= 0")
+    if not isinstance(state.get("history"), list):
+        raise bad("has no list of epochs (history)")
+    opts = state.get("optimizers")
+    if not isinstance(opts, dict) or not all(
+        isinstance(m, dict) and isinstance(m.get("param_groups"), list)
+        and isinstance(m.get("scalars"), dict)
+        for m in opts.values()
+    ):  # fmt: skip
+        raise bad("has no optimiser settings (param_groups and scalars)")
+    for m in opts.values():
+        for key in m["scalars"]:
+            idx, _, name = key.partition("/")
+            if not idx.isdigit() or not name or "/" in name:
+                raise bad(f"has an optimiser entry {key!r}")
+    for key in tensors:
+        parts = key.split("/")
+        if parts[0] == "optim" and (len(parts) != 4 or not parts[2].isdigit()):
+            raise bad(f"has a tensor {key!r}")
+    for key in ("rng/perm", "rng/torch"):
+        if key not in tensors or tensors[key].dtype != torch.uint8:
+            raise bad(f"has no random-number state {key!r}")
