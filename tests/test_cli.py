@@ -196,7 +196,6 @@ def test_user_csv_file_trains_with_standardisation(capsys, tmp_path):
             ["train", "stacked", "--dataset", "digits", "--set", "hiden=3", "--out", "{tmp}"],
             "did you mean 'hidden'",
         ),
-        (["train", "stacked", "--dataset", "digits", "--lr", "-1", "--out", "{tmp}"], "lr=-1"),
         (["train", "linear", "--dataset", "digits", "--tied", "--out", "{tmp}"], "no tied option"),
         (["eval", "{tmp}", "--dataset", "digits"], "no model.safetensors"),
         (["encode", "{tmp}/missing.safetensors", "a.npy", "b.npy"], "no such checkpoint"),
@@ -675,3 +674,258 @@ def test_auto_scaling_of_a_users_file(capsys, tmp_path):
         run_json(capsys, "train", *common, *flags, "--dataset", tmp_path / name, "--out", out)
         scaling = load(out).metadata.get("scaling")
         assert (scaling or {}).get("kind", "standard" if scaling else None) == kind, (name, flags)
+
+
+# --- reliability: files a user would lose, options out of range, messages (issue 16) ----------
+
+
+def _small_table(tmp_path, name="t.npy", scale=1.0):
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32) * scale
+    np.save(tmp_path / name, X)
+    return tmp_path / name
+
+
+def _train_small(tmp_path, out, *extra):
+    data = tmp_path / "t.npy"
+    if not data.exists():
+        _small_table(tmp_path)
+    argv = ["train", "stacked", "--dataset", data, "--hidden", "3", "--epochs", "1"]
+    return main([str(a) for a in [*argv, "--out", out, "--no-progress", *extra]])
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+@pytest.mark.parametrize("how", ["same", "symlink", "dotted"])
+def test_encode_and_reconstruct_refuse_to_overwrite_their_input(
+    capsys, csv_run, tmp_path, command, suffix, how
+):
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".npy":
+        np.save(src, X)
+    else:
+        np.savetxt(src, X, delimiter=",")
+    before, stat = src.read_bytes(), src.stat()
+    target = {
+        "same": src,
+        "symlink": tmp_path / f"link{suffix}",
+        "dotted": tmp_path / "." / src.name,
+    }
+    if how == "symlink":
+        target["symlink"].symlink_to(src)
+    code, out, err = run(capsys, command, csv_run / "run", src, target[how])
+    assert code == 1
+    assert "is the input file" in err and "choose another output" in err
+    assert src.read_bytes() == before and src.stat().st_mtime_ns == stat.st_mtime_ns
+    assert src.stat().st_mode == stat.st_mode
+
+
+def test_a_second_train_into_a_locked_run_directory_is_refused(capsys, tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `codings train` holds it
+        code = _train_small(tmp_path, out)
+        err = capsys.readouterr().err
+    assert code == 1
+    assert f"another codings train is writing to {out}" in err
+    assert "wait for it or choose another --out" in err and str(out / ".lock") in err
+    assert not (out / "model.safetensors").exists()
+    assert _train_small(tmp_path, out) == 0  # the lock is free once the other run has ended
+
+
+def test_a_finished_run_is_not_overwritten_without_overwrite(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert _train_small(tmp_path, out) == 0
+    model = out / "model.safetensors"
+    before, mtime = model.read_bytes(), model.stat().st_mtime_ns
+    capsys.readouterr()
+    assert _train_small(tmp_path, out, "--seed", "1") == 1
+    assert "already holds a trained model" in capsys.readouterr().err
+    assert model.read_bytes() == before and model.stat().st_mtime_ns == mtime
+    assert _train_small(tmp_path, out, "--seed", "1", "--overwrite") == 0
+    assert model.read_bytes() != before
+
+
+def test_train_removes_stale_temp_files_and_keeps_the_umask(capsys, tmp_path):
+    import os
+
+    out = tmp_path / "run"
+    out.mkdir()
+    ours = [".model.safetensors.k2j_x9a1.tmp", ".train_state.safetensors.abcdefgh.tmp"]
+    theirs = ["notes.tmp", ".mine.tmp", ".model.safetensors.tmp", "keep.txt"]
+    for name in ours + theirs:
+        (out / name).write_bytes(b"x" * 10)
+    old = os.umask(0o027)
+    try:
+        assert _train_small(tmp_path, out) == 0
+    finally:
+        os.umask(old)
+    names = {p.name for p in out.iterdir()}
+    assert not names & set(ours)
+    assert set(theirs) <= names
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o640
+
+
+def test_an_unwritable_out_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    import codings
+
+    def no_training(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(codings, "fit", no_training)
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "run"
+    code = _train_small(tmp_path, out)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"--out {out}" in err and "cannot be written" in err
+    assert ".tmp" not in err
+
+
+def test_atomic_write_names_the_file_not_its_temp(tmp_path):
+    from codings.checkpoint import atomic_write
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError) as info:
+        atomic_write(tmp_path / "file" / "model.safetensors", b"data")
+    assert "model.safetensors" in str(info.value) and ".tmp" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--clip-norm", "-1", "must be a positive number"),
+        ("--clip-norm", "nan", "must be a positive number"),
+        ("--clip-norm", "0", "must be a positive number"),
+        ("--val-fraction", "2", "strictly between 0 and 1"),
+        ("--val-fraction", "-1", "strictly between 0 and 1"),
+        ("--val-fraction", "0", "strictly between 0 and 1"),
+        ("--lr", "-1", "must be a positive number"),
+        ("--lr", "inf", "must be a positive number"),
+        ("--batch-size", "0", "at least 1"),
+        ("--epochs", "0", "at least 1"),
+        ("--patience", "0", "at least 1"),
+        ("--threads", "0", "at least 1"),
+        ("--latent-dim", "0", "at least 1"),
+        ("--l2", "-0.1", "a number >= 0"),
+        ("--epochs", "two", "not an integer"),
+    ],
+)
+def test_train_checks_every_numeric_option_when_parsing(capsys, tmp_path, option, value, words):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "stacked", "--dataset", "digits", "--out", str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert f"argument {option}: {words}" in err and repr(value) in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["eval", "D", "--dataset", "digits", "--nll-samples", "0"], "--nll-samples: at least 1"),
+        (["eval", "D", "--dataset", "digits", "--nll-examples", "0"], "--nll-examples: at least"),
+        (["sample", "D", "--n", "0"], "argument --n: at least 1"),
+        (["sample", "D", "--steps", "-3"], "argument --steps: at least 1"),
+        (["latent", "D", "--n", "0"], "argument --n: at least 1"),
+        (["latent", "D", "--grid", "0"], "argument --grid: at least 1"),
+        (["interpolate", "D", "--from", "0", "--to", "1", "--steps", "1"], "at least 2"),
+        (["classify", "D", "--dataset", "digits", "--dropout", "1"], "from 0 to below 1"),
+        (["classify", "D", "--dataset", "digits", "--labels", "0"], "--labels: at least 1"),
+        (["classify", "D", "--dataset", "digits", "--finetune-lr", "0"], "positive number"),
+        (["pca-check", "--latent-dim", "0"], "--latent-dim: at least 1"),
+    ],
+)
+def test_other_commands_check_their_numeric_options(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on", "True!"])
+def test_set_booleans_are_strictly_true_or_false(capsys, tmp_path, value):
+    code = _train_small(tmp_path, tmp_path / "run", "--set", f"tied={value}")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"--set tied={value}" in err and "true or false" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_set_n_features_is_refused_with_where_it_comes_from(capsys, tmp_path):
+    code = _train_small(tmp_path, tmp_path / "run", "--set", "n_features=7")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "n_features comes from the data (X has 5 columns); remove --set n_features" in err
+    assert "mat1" not in err
+
+
+def test_values_near_1e30_are_scaled_not_mapped_to_zero(capsys, tmp_path):
+    _small_table(tmp_path, scale=1e30)  # float32 squares overflow: std inf, every input 0
+    code = _train_small(tmp_path, tmp_path / "run", "--json")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["val_loss"] > 0.1  # on standardised data, not "val_loss 0"
+
+
+def test_infinite_values_are_refused_with_the_column(capsys, tmp_path):
+    # The file reader refuses them before any scaling (Scaling.fit also does: test_datasets).
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    X[3, 2] = np.inf
+    np.save(tmp_path / "t.npy", X)
+    code = _train_small(tmp_path, tmp_path / "run")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "column 2" in err and "finite" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_pixel_counts_with_a_bernoulli_output_are_refused_with_the_fix(capsys, tmp_path):
+    X = np.random.default_rng(0).integers(0, 256, size=(40, 16)).astype(np.float32)
+    np.save(tmp_path / "t.npy", X)
+    code = _train_small(tmp_path, tmp_path / "run", "--output", "bernoulli", "--scale", "none")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "outside [0, 1]" in err and "--scale minmax, or divide by 255" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_mnist_not_found_tells_a_command_line_user_about_data_dir(capsys, tmp_path, monkeypatch):
+    from codings import datasets
+
+    monkeypatch.setenv("CODINGS_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(datasets, "MIRRORS", {k: [] for k in datasets.MIRRORS})
+    code, _, err = run(capsys, "train", "stacked", "--dataset", "mnist", "--out", tmp_path / "r")
+    assert code == 1
+    assert "--data-dir DIR" in err and "data_dir=" not in err
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+def test_outputs_get_the_users_umask_not_0600(capsys, csv_run, tmp_path, command):
+    import os
+
+    np.save(tmp_path / "in.npy", np.random.default_rng(0).normal(size=(6, 3)))
+    old = os.umask(0o022)
+    try:  # .npy to .npy: encode streams through its own temp file
+        code, _, err = run(
+            capsys, command, csv_run / "run", tmp_path / "in.npy", tmp_path / "o.npy"
+        )
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert (tmp_path / "o.npy").stat().st_mode & 0o777 == 0o644
+
+
+def test_reconstruct_refuses_a_plot_over_its_input(capsys, csv_run, tmp_path):
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(0).normal(size=(6, 3)))
+    before = src.read_bytes()
+    code, _, err = run(
+        capsys, "reconstruct", csv_run / "run", src, tmp_path / "r.npy", "--plot", src
+    )
+    assert code == 1 and "is the input file" in err
+    assert src.read_bytes() == before and not (tmp_path / "r.npy").exists()

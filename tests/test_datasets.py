@@ -310,6 +310,7 @@ def test_download_over_http_into_cache(serve, mnist_gz, mnist_test, closed_port_
 
 
 def test_download_from_file_url_into_env_dir(mnist_gz, mnist_test, monkeypatch, tmp_path, capsys):
+    (tmp_path / "env").mkdir()  # the variable names a folder that exists; mnist/ is made
     monkeypatch.setenv("CODINGS_DATA_DIR", str(tmp_path / "env"))
     got = load_dataset("mnist", "test", mirrors=[mnist_gz.as_uri()], progress=True)
     assert np.array_equal(got.y, mnist_test.y)
@@ -543,3 +544,47 @@ def test_read_user_file_keeps_a_csvs_column_names(tmp_path):
     assert read_user_file(tmp_path / "named.csv").columns == ["a", "b,c", "d"]
     user = read_user_file(tmp_path / "plain.csv")
     assert user.columns is None and user.X.shape == (2, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# reliability (issue 16)
+
+
+def test_a_missing_env_data_dir_is_not_created(mnist_gz, monkeypatch, tmp_path):
+    missing = tmp_path / "nonexistent"
+    monkeypatch.setenv("CODINGS_DATA_DIR", str(missing))
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", "test", mirrors=[mnist_gz.as_uri()])
+    msg = str(info.value)
+    assert f"CODINGS_DATA_DIR={missing} does not exist" in msg
+    assert "create it or correct CODINGS_DATA_DIR" in msg
+    assert not missing.exists()
+
+
+def test_scaling_of_huge_values_is_computed_in_float64():
+    from codings.datasets import Scaling
+
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32) * 1e30
+    s = Scaling.fit(X)
+    Z = s.forward(X)
+    assert np.isfinite(s.scale).all() and np.isfinite(Z).all()
+    assert np.allclose(Z.std(axis=0), 1.0, rtol=1e-4)  # float32 arithmetic overflows to inf
+    m = Scaling.fit(X, kind="minmax")
+    assert np.isfinite(m.forward(X)).all() and m.forward(X).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [("standard", np.inf), ("standard", np.nan), ("minmax", np.inf), ("minmax", "range")],
+)
+def test_scaling_refuses_values_it_cannot_represent(kind, bad):
+    from codings.datasets import Scaling
+
+    X = np.ones((4, 2), dtype=np.float32)
+    if bad == "range":  # finite, but max - min does not fit in float32
+        X[0, 1], X[1, 1] = -3e38, 3e38
+    else:
+        X[2, 1] = bad
+    with pytest.raises(DataError) as info:
+        Scaling.fit(X, kind=kind)
+    assert "not finite" in str(info.value) and "column 1" in str(info.value)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -33,20 +34,53 @@ class CheckpointError(ValueError):
     """A file that is not a readable codings checkpoint, with the reason."""
 
 
+# The temporary files atomic_write makes: "." + the file's name + mkstemp's 8 characters + ".tmp".
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def new_file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the umask (mkstemp's files are 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file."""
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file.
+
+    The file gets the mode a plain ``open`` would give it (0666 less the umask), not mkstemp's
+    private 0600.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # name the file asked for, not a temporary name the user never chose
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Delete the temporary files a killed atomic_write left in ``directory``; return them.
+
+    Only names atomic_write makes are touched. The caller must hold the directory's lock, so
+    that no live writer's file is taken.
+    """
+    removed = []
+    for p in Path(directory).iterdir():
+        if _TEMP_NAME.match(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def _header(model: nn.Module, extra: dict | None) -> dict:

@@ -25,6 +25,121 @@ class CLIError(ValueError):
     """A problem with what the user asked for, reported as one line."""
 
 
+# --- option values, checked when parsing ------------------------------------------------------
+
+
+def _number(text: str, cast=float):
+    try:
+        return cast(text)
+    except ValueError:
+        what = "an integer" if cast is int else "a number"
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
+def _at_least(low: int):
+    """An integer option's type: at least ``low``."""
+
+    def check(text: str) -> int:
+        value = _number(text, int)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"at least {low} (got {text!r})")
+        return value
+
+    return check
+
+
+def _positive(text: str) -> float:
+    """A finite number above 0 (a learning rate, a clipping norm)."""
+    value = _number(text)
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"a number >= 0 (got {text!r})")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A share of the rows: strictly between 0 and 1."""
+    value = _number(text)
+    if not (0 < value < 1):
+        raise argparse.ArgumentTypeError(f"strictly between 0 and 1 (got {text!r})")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A dropout rate: from 0 to below 1."""
+    value = _number(text)
+    if not (0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"from 0 to below 1 (got {text!r})")
+    return value
+
+
+# --- files the commands must not destroy ------------------------------------------------------
+
+_RUN_LOCKS: list = []  # the open lock files of the run folders this process writes
+
+
+def _lock_run_dir(out: Path) -> None:
+    """Make sure --out can be written, lock it for this process (until main returns) and
+    remove the temporary files a killed run left there."""
+    import os
+    import tempfile
+
+    from .checkpoint import remove_stale_temps
+
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 alone writes the run (and holds the lock)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".lock", "a")  # noqa: SIM115 (held open until main returns)
+        tempfile.TemporaryFile(dir=out).close()  # the folder itself, not only the lock file
+    except OSError as e:
+        raise CLIError(
+            f"--out {out} cannot be written ({e.strerror or e}); choose another --out"
+        ) from None
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise CLIError(
+                f"another codings train is writing to {out} (lock {out / '.lock'}); "
+                "wait for it or choose another --out"
+            ) from None
+    _RUN_LOCKS.append(lock)
+    remove_stale_temps(out)  # ours alone now: no live writer's file is taken
+
+
+def _release_run_locks() -> None:
+    while _RUN_LOCKS:
+        _RUN_LOCKS.pop().close()
+
+
+def _refuse_same_file(source: str, target: str) -> None:
+    """Writing the output over the input would destroy the user's data."""
+    import os
+
+    same = Path(source).resolve() == Path(target).resolve()
+    try:
+        same = same or os.path.samefile(source, target)
+    except OSError:  # the output does not exist yet
+        pass
+    if same:
+        raise CLIError(
+            f"the output {target} is the input file {source}; choose another output file "
+            "(nothing was written)"
+        )
+
+
 # --- shared pieces ----------------------------------------------------------------------------
 
 
@@ -87,7 +202,14 @@ def load_data(name: str, split: str, data_dir: str | None):
     from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
-        return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
+        from .datasets import DataError
+
+        try:
+            return load_dataset(name, split, data_dir=data_dir, progress=sys.stderr.isatty())
+        except DataError as e:  # say it as a command-line user writes it
+            text = str(e).replace("data_dir=DIR to load_dataset", "--data-dir DIR")
+            text = text.replace("data_dir= to a directory", "--data-dir DIR, a directory")
+            raise CLIError(text) from None
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
         user = _read_user_file(path)
@@ -288,7 +410,15 @@ def model_kwargs(args, n_features: int, image_shape=None) -> dict:
         if "=" not in item:
             raise CLIError(f"--set {item!r} must look like KEY=VALUE, e.g. --set sigma=0.3")
         key, value = item.split("=", 1)
-        kw[key.replace("-", "_")] = parse_value(value)
+        key, parsed = key.replace("-", "_"), parse_value(value)
+        if key == "n_features":
+            raise CLIError(
+                f"n_features comes from the data (X has {n_features} columns); "
+                "remove --set n_features"
+            )
+        if key in params and isinstance(params[key].default, bool) and not isinstance(parsed, bool):
+            raise CLIError(f"--set {item}: {key} is true or false, not {value!r}")
+        kw[key] = parsed
     if image_shape is not None and "image_shape" in params and "image_shape" not in kw:
         kw["image_shape"] = list(image_shape)
     if "init" in params and "init" not in kw:
@@ -318,6 +448,7 @@ def cmd_train(args) -> int:
         )
     check_name(args.model)
     out = Path(args.out)
+    _lock_run_dir(out)  # before the checks below: two runs must not both find --out free
     state_path = out / "train_state.safetensors"
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
@@ -347,6 +478,7 @@ def cmd_train(args) -> int:
 
     device = init_from_env(args.device)  # joins the process group under torchrun
     findings = check_data(model, X) if is_main_process() else []
+    _refuse_out_of_range(findings)
     _print_warnings(findings)  # now, not after a long training
     epochs, patience, callbacks, stopper = defaults.stopping(
         args.epochs, args.patience, len(X), args.batch_size
@@ -416,6 +548,16 @@ def cmd_train(args) -> int:
     lines += [f"  figure: {f}" for f in figures]
     emit(args, result, lines)
     return 0
+
+
+def _refuse_out_of_range(findings) -> None:
+    """A Bernoulli loss on data outside [0, 1] is meaningless (negative): an error here."""
+    for f in findings:
+        if f.check == "out_of_range":
+            raise CLIError(
+                f"{f.message}; on the command line: --scale minmax, or divide by 255 for "
+                "pixel values"
+            )
 
 
 def _print_warnings(findings) -> None:
@@ -714,6 +856,7 @@ def cmd_encode(args) -> int:
     from .datasets import Scaling
     from .metrics import encode
 
+    _refuse_same_file(args.input, args.output)
     model = _run_dir_model(args.dir)
     scaling = Scaling.from_meta(model.metadata.get("scaling"))
     if args.input.endswith(".npy") and args.output.endswith(".npy"):
@@ -778,6 +921,9 @@ def cmd_reconstruct(args) -> int:
     from .metrics import reconstruct
     from .plots import reconstructions
 
+    _refuse_same_file(args.input, args.output)
+    if args.plot:
+        _refuse_same_file(args.input, args.plot)
     model = _run_dir_model(args.dir)
     user = _read_model_input(args.input, model)
     X = user.X
@@ -898,14 +1044,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
     )
-    p.add_argument("--latent-dim", type=int, help="size of the codings")
+    p.add_argument("--latent-dim", type=_at_least(1), help="size of the codings")
     p.add_argument("--activation", help="elu, relu, selu, sigmoid, tanh or linear")
     p.add_argument(
         "--init",
         help=f"he, xavier, lecun or torch (default: {defaults.INIT}, where the model has one)",
     )
     p.add_argument("--output", help="linear (squared error) or bernoulli (cross-entropy)")
-    p.add_argument("--l2", type=float, help="weight of the L2 penalty on the weights")
+    p.add_argument("--l2", type=_non_negative, help="weight of the L2 penalty on the weights")
     p.add_argument("--tied", action="store_true", help="decoder uses the encoder's weights")
     p.add_argument(
         "--set",
@@ -915,18 +1061,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--epochs",
-        type=int,
+        type=_at_least(1),
         help="train exactly N epochs (default: until the validation loss has not improved for "
         f"--patience epochs, at most {defaults.MAX_STEPS:,} steps, keeping the best weights)",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=_at_least(1),
         default=defaults.BATCH_SIZE,
         help="rows per optimiser step (default: %(default)s)",
     )
     p.add_argument(
-        "--lr", type=float, default=defaults.LR, help="learning rate (default: %(default)s)"
+        "--lr", type=_positive, default=defaults.LR, help="learning rate (default: %(default)s)"
     )
     p.add_argument(
         "--optimizer",
@@ -943,21 +1089,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=_at_least(0),
         default=0,
         help="seed of the initial weights, the shuffling and a file's validation rows "
         "(default: %(default)s)",
     )
     p.add_argument(
         "--patience",
-        type=int,
+        type=_at_least(1),
         help=f"stop after N epochs without improvement (default without --epochs: "
         f"{defaults.PATIENCE} epochs or {defaults.PATIENCE_STEPS:,} steps, whichever is longer; "
         "none with --epochs)",
     )
     p.add_argument(
         "--clip-norm",
-        type=float,
+        type=_positive,
         help="clip the gradient norm to this value (default: no clipping)",
     )
     p.add_argument(
@@ -970,13 +1116,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=_fraction,
         default=0.1,
         help="validation share held out of a user's file (default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument(
-        "--threads", type=int, help="CPU threads for training (default: by model size and load)"
+        "--threads",
+        type=_at_least(1),
+        help="CPU threads for training (default: by model size and load)",
     )
     p.add_argument(
         "--precision",
@@ -999,11 +1147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="greedy layer-wise training: one encoder block and its mirror at a time",
     )
     p.add_argument(
-        "--phase-epochs", type=int, help="epochs per layer-wise phase (default: --epochs)"
+        "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"
     )
     p.add_argument(
         "--finetune-epochs",
-        type=int,
+        type=_at_least(0),
         default=0,
         help="epochs of end-to-end training after the layer-wise phases (default: %(default)s)",
     )
@@ -1015,11 +1163,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", help="a folder written by `codings train` (the encoder to use)")
     _add_data_args(p)
-    p.add_argument("--labels", type=int, help="labelled training examples (default: all)")
+    p.add_argument("--labels", type=_at_least(1), help="labelled training examples (default: all)")
     p.add_argument(
         "--hidden", type=_sizes, default=(100, 50), help="the head's dense layers (default 100,50)"
     )
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout in the head (default 0)")
+    p.add_argument("--dropout", type=_rate, default=0.0, help="dropout in the head (default 0)")
     p.add_argument(
         "--mode",
         choices=("frozen", "finetune", "scratch"),
@@ -1028,13 +1176,18 @@ def build_parser() -> argparse.ArgumentParser:
         "everything at --finetune-lr; scratch: the same network from random weights "
         "(default: %(default)s)",
     )
-    p.add_argument("--epochs", type=int, default=20, help="per stage (default 20)")
+    p.add_argument("--epochs", type=_at_least(1), default=20, help="per stage (default 20)")
     p.add_argument(
-        "--batch-size", type=int, default=64, help="examples per step (default: %(default)s)"
+        "--batch-size",
+        type=_at_least(1),
+        default=64,
+        help="examples per step (default: %(default)s)",
     )
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument(
-        "--finetune-lr", type=float, help="rate of the finetune stage (default: --lr / 10)"
+        "--lr", type=_positive, default=1e-3, help="learning rate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--finetune-lr", type=_positive, help="rate of the finetune stage (default: --lr / 10)"
     )
     p.add_argument(
         "--lr-schedule",
@@ -1043,10 +1196,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="cosine: lower each stage's rate along half a cosine to 0 by its last epoch "
         "(default: %(default)s)",
     )
-    p.add_argument("--patience", type=int, help="stop after N epochs without a better val loss")
+    p.add_argument(
+        "--patience", type=_at_least(1), help="stop after N epochs without a better val loss"
+    )
     p.add_argument(
         "--seed",
-        type=int,
+        type=_at_least(0),
         default=0,
         help="seed of the head's weights, the shuffling and the labelled subset "
         "(default: %(default)s)",
@@ -1070,26 +1225,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--nll-samples",
-        type=int,
+        type=_at_least(1),
         metavar="K",
         help="variational models: also the ELBO and the NLL by importance sampling, K draws",
     )
-    p.add_argument("--nll-examples", type=int, metavar="N", help="the NLL on the first N only")
-    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument(
+        "--nll-examples", type=_at_least(1), metavar="N", help="the NLL on the first N only"
+    )
+    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the importance samples")
     _add_json(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="new examples from a generative (or denoising) model")
     p.add_argument("dir", help=RUN_DIR_HELP)
-    p.add_argument("--n", type=int, default=64, help="how many (default: %(default)s)")
+    p.add_argument("--n", type=_at_least(1), default=64, help="how many (default: %(default)s)")
     p.add_argument(
         "--out", default="samples.png", help=".png (a grid), .npy or .csv (default: %(default)s)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=_at_least(0), default=0, help="seed of the draws (default: %(default)s)"
+    )
     p.add_argument("--binary", action="store_true", help="draw binary pixels, not their means")
     p.add_argument(
         "--steps",
-        type=int,
+        type=_at_least(1),
         default=100,
         help="Markov chain steps (denoising models; default: %(default)s)",
     )
@@ -1101,7 +1260,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", required=True, help="a row index or a one-row file")
     p.add_argument("--to", dest="target", required=True, help="a row index or a one-row file")
     p.add_argument(
-        "--steps", type=int, default=10, help="decoded points on the segment (default: %(default)s)"
+        "--steps",
+        type=_at_least(2),
+        default=10,
+        help="decoded points on the segment (default: %(default)s)",
     )
     p.add_argument("--dataset", help="for indices (default: the model's training data set)")
     p.add_argument(
@@ -1122,11 +1284,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument(
-        "--n", type=int, default=5000, help="how many examples to draw (default: %(default)s)"
+        "--n",
+        type=_at_least(1),
+        default=5000,
+        help="how many examples to draw (default: %(default)s)",
     )
     p.add_argument(
         "--grid",
-        type=int,
+        type=_at_least(1),
         default=15,
         help="decoded images per side (2-D codings; default: %(default)s)",
     )
@@ -1162,19 +1327,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument(
         "--latent-dim",
-        type=int,
+        type=_at_least(1),
         default=2,
         help="codings and PCA components (default: %(default)s)",
     )
     p.add_argument(
         "--epochs",
-        type=int,
+        type=_at_least(1),
         default=1500,
         help="most epochs in all, over three stages of falling learning rate, each ending early "
         "once the loss stops improving (default: %(default)s)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of the initial weights (default: %(default)s)"
+        "--seed",
+        type=_at_least(0),
+        default=0,
+        help="seed of the initial weights (default: %(default)s)",
     )
     p.add_argument(
         "--out", default="pca-check", help="folder for the figure (default: %(default)s)"
@@ -1193,7 +1361,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="on digits, every step at its full budget (minutes) rather than the quick one",
     )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--seed", type=int, default=0, help="seed of every step (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=_at_least(0), default=0, help="seed of every step (default: %(default)s)"
+    )
     _add_json(p)
     p.set_defaults(func=cmd_tour)
     return parser
@@ -1262,6 +1432,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codings: error: {kind}{e}{hint}", file=sys.stderr)
         return EXIT_ERROR
     finally:
+        _release_run_locks()
         if "torch.distributed" in sys.modules:  # nothing to leave if torch never loaded
             from .distributed import shutdown
 

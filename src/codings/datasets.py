@@ -393,7 +393,14 @@ def _load_idx_dataset(
                 skipped.append(str(e))
 
     failure: str | None = None
-    if download:
+    env_root = None if data_dir is not None else os.environ.get(ENV_VAR)
+    if download and env_root and not Path(env_root).expanduser().is_dir():
+        # A standing setting with a typo must not create folders (as /nonexistent/mnist).
+        failure = (
+            f"{ENV_VAR}={env_root} does not exist; create it or correct {ENV_VAR}, "
+            "nothing was created there"
+        )
+    elif download:
         if isinstance(mirrors, str):
             mirrors = [mirrors]
         target = _download_root(data_dir) / name
@@ -778,11 +785,30 @@ class Scaling:
     @classmethod
     def fit(cls, X: np.ndarray, kind: str = "standard") -> Scaling:
         _check_choice(kind, cls.KINDS, "scale")
-        if kind == "minmax":
-            low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
-            return cls(low, np.where(span > 0, span, 1.0), kind)
-        std = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+        # float64: the squares of values near 1e30 overflow float32 (every input would map to 0).
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf and NaN are refused below
+            if kind == "minmax":
+                low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+                scaling = cls(low, np.where(span > 0, span, 1.0), kind)
+            else:
+                std = X.std(axis=0)
+                scaling = cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+        scaling._check_finite(kind)
+        return scaling
+
+    def _check_finite(self, kind: str) -> None:
+        """Refuse a mean or scale that float32 cannot hold (infinite or NaN data, or a range
+        beyond about 3e38): the model would see only zeros or NaN."""
+        bad = np.flatnonzero(~(np.isfinite(self.mean) & np.isfinite(self.scale)))
+        if len(bad):
+            j = int(bad[0])
+            raise DataError(
+                f"the {kind} scaling of the data is not finite (column {j}: offset "
+                f"{self.mean[j]:.4g}, scale {self.scale[j]:.4g}): the data hold infinite or NaN "
+                "values, or values too large for float32; remove those rows or rescale the "
+                "column (e.g. divide by a power of ten)"
+            )
 
     @classmethod
     def from_meta(cls, meta: dict | None) -> Scaling | None:

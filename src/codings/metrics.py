@@ -63,6 +63,8 @@ def encode_to_npy(
     import tempfile
     from pathlib import Path
 
+    from .checkpoint import new_file_mode
+
     path = Path(path)
     model.eval()
     n = len(X)
@@ -87,6 +89,7 @@ def encode_to_npy(
             bar.end()
         out.flush()
         del out
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
