@@ -133,3 +133,40 @@ def test_remove_stale_temps_of_deletes_only_the_files_atomic_write_leaves(tmp_pa
         (tmp_path / name).write_text("x")
     remove_stale_temps_of(tmp_path / "state.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
+
+
+def _train_state(tmp_path):
+    from codings.train import _objectives, make_optimizer
+
+    X = np.random.default_rng(0).random((64, 6), dtype=np.float32)
+    ck = tmp_path / "state.safetensors"
+    fit(build("stacked", n_features=6, hidden=(3,), seed=0), X, epochs=1, checkpoint=ck)
+    fresh = build("stacked", n_features=6, hidden=(3,), seed=1)
+    opts = {k: make_optimizer("adam", v, 0.1) for k, v in _objectives(fresh).items()}
+    return ck, fresh, opts
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda s, t: s.update(epoch="1"), "has epoch '1'"),
+        (lambda s, t: s.pop("history"), "no list of epochs"),
+        (lambda s, t: s.update(optimizers=[]), "no optimiser settings"),
+        (lambda s, t: s["optimizers"]["loss"]["scalars"].update({"x/y/z": 1}), "entry 'x/y/z'"),
+        (lambda s, t: t.pop("rng/perm"), "no random-number state 'rng/perm'"),
+        (lambda s, t: s["optimizers"]["loss"].update(param_groups=[]), "does not fit the model"),
+    ],
+)
+def test_a_malformed_training_state_is_refused_by_name(tmp_path, change, words):
+    from safetensors.torch import load_file
+
+    from codings.checkpoint import load_train_state
+
+    ck, fresh, opts = _train_state(tmp_path)
+    assert load_train_state(ck, fresh, opts)["epoch"] == 1
+    header, tensors = read_metadata(ck), load_file(str(ck))
+    change(header["train_state"], tensors)
+    save_file(tensors, str(ck), metadata={"codings": json.dumps(header)})
+    with pytest.raises(CheckpointError) as e:
+        load_train_state(ck, fresh, opts)
+    assert str(ck) in str(e.value) and words in str(e.value)

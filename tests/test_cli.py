@@ -262,6 +262,14 @@ def test_encode_streams_npy_to_npy_without_loading_it_whole(capsys, digits_run, 
     assert code == 1 and "takes rows of 64 features" in err
 
 
+def test_encode_to_npy_calls_a_text_file_named_npy_not_a_npy_file(capsys, digits_run, tmp_path):
+    (tmp_path / "t.npy").write_text("hello\n1 2 3\n")
+    code, _, err = run(capsys, "encode", digits_run, tmp_path / "t.npy", tmp_path / "z.npy")
+    assert code == 1 and "t.npy is not a .npy file (it does not start like one)" in err
+    assert "pickle" not in err
+    assert not (tmp_path / "z.npy").exists()
+
+
 def test_cosine_schedule_from_the_command_line_changes_training(capsys, tmp_path):
     losses = {}
     for schedule in ("constant", "cosine"):

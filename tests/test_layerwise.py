@@ -228,5 +228,7 @@ def test_cli_layerwise_writes_the_figure(tmp_path, capsys):
     stages = [r["stage"] for r in json.loads((out / "history.json").read_text())]
     assert stages == ["phase 1", "phase 1", "phase 2", "phase 2", "finetune"]
     bad = ["train", "stacked", "--dataset", "digits", "--layerwise", "--phase-epochs", "0"]
-    assert main([*bad, "--out", str(tmp_path / "bad")]) == 1
-    assert "--phase-epochs 0 must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused while parsing, before any work
+        main([*bad, "--out", str(tmp_path / "bad")])
+    assert exit_.value.code == 2
+    assert "argument --phase-epochs: at least 1 (got '0')" in capsys.readouterr().err

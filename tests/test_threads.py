@@ -235,5 +235,7 @@ def test_train_threads_flag_reaches_fit(capsys, tmp_path, monkeypatch, two_threa
     assert 1 in asked
     assert torch.get_num_threads() == 2
     capsys.readouterr()
-    assert main([*argv, "--threads", "0", "--out", str(tmp_path / "b"), "--no-progress"]) == 1
-    assert "threads=0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused while parsing, before any work
+        main([*argv, "--threads", "0", "--out", str(tmp_path / "b"), "--no-progress"])
+    assert exit_.value.code == 2
+    assert "argument --threads: at least 1 (got '0')" in capsys.readouterr().err

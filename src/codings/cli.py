@@ -947,8 +947,9 @@ def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
     divisor that brings its pixels to [0, 1]."""
     import numpy as np
 
-    from .datasets import image_note, image_rows
+    from .datasets import check_starts_like, image_note, image_rows
 
+    check_starts_like(path, ".npy")
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as e:

@@ -650,12 +650,18 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     return _check_array(_read_numpy(path, suffix), path)
 
 
-def _read_numpy(path: Path, suffix: str) -> np.ndarray:
-    """The array of a .npy file, or the one array (or the one named X) of a .npz file."""
+def check_starts_like(path: str | os.PathLike, suffix: str) -> None:
+    """Refuse a file that does not start like a .npy (or .npz) file, which np.load would call
+    pickled data and suggest loading unsafely."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK"):
         raise DataError(f"{path} is not a {suffix} file (it does not start like one).")
+
+
+def _read_numpy(path: Path, suffix: str) -> np.ndarray:
+    """The array of a .npy file, or the one array (or the one named X) of a .npz file."""
+    check_starts_like(path, suffix)
     try:
         if suffix == ".npy":
             a = np.load(path, allow_pickle=False)

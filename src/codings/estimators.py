@@ -317,27 +317,69 @@ class _AutoencoderMixin:
                 f"{path}: a model file without a saved estimator; load the bare model with "
                 "codings.load(path)"
             )
+        _check_saved_estimator(path, info)
         if info["class"] != cls.__name__:
             raise CheckpointError(
                 f"{path} holds a {info['class']}, not a {cls.__name__}; load it with "
                 f"codings.{info['class']}.load(path)"
             )
+        unknown = sorted(set(info["params"]) - set(cls._get_param_names()))
+        unknown += sorted(set(info["fitted"]) - set(cls._fitted_attrs))
+        if unknown:
+            raise CheckpointError(
+                f"{path}: its saved {cls.__name__} sets {', '.join(map(repr, unknown))}, which "
+                f"is not a parameter or fitted attribute of {cls.__name__}; the file was changed"
+            )
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in info["params"].items()}
         est = cls(**params)
+        try:
+            est._check_params()
+        except ValueError as e:
+            raise CheckpointError(f"{path}: its saved parameters are not valid: {e}") from None
         est.model_ = load_model(path, device=device)
         for key, value in info["fitted"].items():
-            if isinstance(value, dict) and "array" in value:
-                value = np.asarray(value["array"], dtype=np.dtype(value["dtype"]))
-            elif isinstance(value, dict) and "history" in value:
-                value = History(value["history"])
-            elif isinstance(value, dict) and "scaling" in value:
-                value = Scaling.from_meta(value["scaling"])
+            try:
+                value = _fitted_from_json(value)
+            except (TypeError, ValueError, KeyError, AttributeError) as e:
+                raise CheckpointError(
+                    f"{path}: fitted attribute {key!r} is malformed ({e})"
+                ) from None
             setattr(est, key, value)
         est._load_extra(path, info, device)
         return est
 
     def _load_extra(self, path, info: dict, device) -> None:
         pass
+
+    def _check_params(self) -> None:
+        """The parameters' checks that ``fit`` makes, also made on ``load``."""
+        self._check_training_params()
+        self._builder_kwargs(1)
+
+
+def _check_saved_estimator(path, info) -> None:
+    from .checkpoint import CheckpointError
+
+    shape = {"class": str, "params": dict, "fitted": dict}
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), t) for k, t in shape.items()):
+        raise CheckpointError(
+            f"{path}: its saved estimator is not a dict with a class name, params and fitted "
+            "attributes; the file was changed or not written by codings"
+        )
+
+
+def _fitted_from_json(value):
+    """A fitted attribute as :meth:`_AutoencoderMixin._metadata` wrote it; numbers only."""
+    if isinstance(value, dict) and "array" in value:
+        dtype = np.dtype(value["dtype"])
+        if dtype.kind not in "biufUS":
+            raise ValueError(f"an array of dtype {dtype} is not one codings saves")
+        return np.asarray(value["array"], dtype=dtype)
+    if isinstance(value, dict) and "history" in value:
+        return History(value["history"])
+    if isinstance(value, dict) and "scaling" in value:
+        return Scaling.from_meta(value["scaling"])
+    return value
 
 
 SCALES = ("auto", "standard", "minmax", "none", None)
@@ -707,17 +749,25 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     def fit(self, X, y=None):
         """Train on ``X`` (mostly normal samples) and set the threshold; ``y`` is ignored."""
         c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 0.5:
-            raise ValueError(
-                f"contamination={c!r} must be a fraction in (0, 0.5], e.g. 0.01 for data with "
-                "about 1% outliers"
-            )
+        self._check_contamination()
         X = self._validate(X, reset=True)
         self._train_autoencoder(X, self._seed())
         scores = -self._errors(X)
         self.offset_ = float(np.percentile(scores, 100.0 * c))
         self.threshold_ = -self.offset_
         return self
+
+    def _check_contamination(self) -> None:
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 0.5:
+            raise ValueError(
+                f"contamination={c!r} must be a fraction in (0, 0.5], e.g. 0.01 for data with "
+                "about 1% outliers"
+            )
+
+    def _check_params(self) -> None:
+        self._check_contamination()
+        super()._check_params()
 
     @_threaded
     def score_samples(self, X):
@@ -837,14 +887,9 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     @_threaded
     def fit(self, X, y, X_unlabeled=None):
         """Pretrain on ``X`` (+ ``X_unlabeled``) without labels, then train on ``(X, y)``."""
-        from .classify import MODES, train_classifier
+        from .classify import train_classifier
 
-        if self.mode not in MODES:
-            raise ValueError(
-                f"mode={self.mode!r} is not known; choose 'frozen' (train the head on fixed "
-                "codings), 'finetune' (train encoder and head) or 'scratch' (no pretraining)"
-                + suggest(self.mode, MODES)
-            )
+        self._check_mode()
         X, y = _validate_data(self, X, y, dtype=_FLOATS)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
@@ -925,16 +970,24 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
         return Path(path)
 
-    def _load_extra(self, path, info, device) -> None:
-        from safetensors import safe_open
+    def _check_mode(self) -> None:
+        from .classify import MODES
 
-        prefix = "autoencoder/"
-        with safe_open(str(path), framework="pt") as f:
-            state = {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
-        config = info["autoencoder"]
-        self.autoencoder_ = build(config["name"], **config["kwargs"])
-        self.autoencoder_.load_state_dict(state)
-        self.autoencoder_.to(device).eval()
+        if self.mode not in MODES:
+            raise ValueError(
+                f"mode={self.mode!r} is not known; choose 'frozen' (train the head on fixed "
+                "codings), 'finetune' (train encoder and head) or 'scratch' (no pretraining)"
+                + suggest(self.mode, MODES)
+            )
+
+    def _check_params(self) -> None:
+        self._check_mode()
+        super()._check_params()
+
+    def _load_extra(self, path, info, device) -> None:
+        from .checkpoint import load_part
+
+        self.autoencoder_ = load_part(path, info.get("autoencoder"), "autoencoder/", device=device)
 
 
 # --- the tour ----------------------------------------------------------------------------------
