@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -338,7 +339,7 @@ def item_6_to_10(d: Path):
     row(
         "7",
         "the divergence message names what exists",
-        first_words(last, 14),
+        first_words(last[last.find("No checkpoint") :] if "No checkpoint" in last else last, 14),
         "",
         ok="No checkpoint was written" in last and "train_state" not in c.err,
     )
@@ -528,7 +529,7 @@ def item_11_to_14(d: Path, run: Path):
     row(
         "14c",
         "`CODINGS_DATA_DIR=/nonexistent codings train ... --dataset mnist`",
-        f"exit {c.rc}: {first_words(c.err, 14)}",
+        f"exit {c.rc}: {first_words(c.err[c.err.find('CODINGS_DATA_DIR=') :], 14)}",
         "/nonexistent not created" if not created else "/nonexistent CREATED",
         ok=c.rc == 1 and not created and "does not exist" in c.err,
     )
@@ -538,7 +539,8 @@ def item_11_to_14(d: Path, run: Path):
         "14d",
         "`--out` below a regular file (cannot be written)",
         f"exit {c.rc}: {first_words(c.err, 14)}",
-        f"{c.wall:.1f} s, before training" if "cannot be written" in c.err else "",
+        "",
+        f"refused after {c.wall:.1f} s (process start included)",
         ok=c.rc == 1 and "cannot be written" in c.err and ".tmp" not in c.err,
     )
     import codings
@@ -596,7 +598,12 @@ def main(argv=None) -> int:
         "| # | tried | outcome | files | load time, peak memory (child) | as wanted |",
         "|---|---|---|---|---|---|",
     ]
-    for rid, tried, outcome, files, cost, ok in ROWS:
+
+    def order(r):
+        m = re.match(r"\d+", r[0])
+        return int(m.group()) if m else 0
+
+    for rid, tried, outcome, files, cost, ok in sorted(ROWS, key=order):
         lines.append(f"| {rid} | {tried} | {outcome} | {files} | {cost} | "
                      f"{'yes' if ok else '**UNEXPECTED**'} |")  # fmt: skip
     bad = [r[0] for r in ROWS if not r[5]]
