@@ -1092,3 +1092,12 @@ def test_kill_9_at_random_moments_then_resume_is_bit_identical(capsys, tmp_path,
     killed = json.loads((tmp_path / "killed" / "history.json").read_text())
     assert [r["train_loss"] for r in killed] == [r["train_loss"] for r in full]
     assert not list((tmp_path / "killed").glob("*.tmp"))  # hidden names too
+
+
+def test_eval_of_a_vae_prints_the_same_loss_every_run(capsys, tmp_path):
+    vae = ["vae", "--dataset", "digits", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    assert run(capsys, "train", *vae, "--epochs", "1", "--out", tmp_path)[0] == 0
+    first = run_json(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet")
+    again = run_json(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet")
+    other = run_json(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet", "--seed", "1")
+    assert first["loss"] == again["loss"] and first["loss"] != other["loss"]

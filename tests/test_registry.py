@@ -148,3 +148,22 @@ def test_every_builder_has_a_docstring_and_defaults_beyond_n_features(name):
         if p.default is inspect.Parameter.empty
     ]
     assert required == ["n_features"], f"{name} requires {required}"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("stacked", {}),
+        ("denoising", {}),
+        ("sparse", {}),
+        ("wta", {}),
+        ("wta", {"conv": True, "image_shape": (8, 8), "channels": (2,)}),
+        ("conv", {"image_shape": (8, 8)}),
+    ],
+)
+def test_every_builder_refuses_a_negative_l2(name, kwargs):
+    # conv and conv-WTA used to drop a negative weight without a word.
+    with pytest.raises(ValueError, match=r"l2=-0\.1 must be a number >= 0"):
+        build(name, n_features=64, l2=-0.1, **kwargs)
+    with pytest.raises(ValueError, match="l2=nan"):
+        build(name, n_features=64, l2=float("nan"), **kwargs)

@@ -498,3 +498,16 @@ def test_without_validation_a_last_step_that_breaks_the_model_is_caught(tmp_path
     with pytest.raises(TrainingDiverged, match="the loss of the last batch after its step is"):
         fit(m, _data(64), epochs=1, batch_size=64, lr=1e30, checkpoint=ck)
     assert _same(before, _weights(m)) and not ck.exists()
+
+
+def test_evaluate_with_a_seed_gives_a_vaes_loss_the_same_every_call_and_keeps_the_rng():
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    vae = build("vae", n_features=8, hidden=(6,), latent_dim=2, seed=0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = evaluate(vae, X, seed=0)
+    b = evaluate(vae, X, seed=0)
+    assert a == b  # the latent draws are seeded: the same numbers, to the bit
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's generator is untouched
+    assert evaluate(vae, X, seed=1)["loss"] != a["loss"]  # the seed is what fixes them
+    assert evaluate(vae, X)["loss"] != evaluate(vae, X)["loss"]  # unseeded: fresh draws

@@ -511,7 +511,7 @@ def cmd_train(args) -> int:
             stopper.restore(model)  # the best epoch's weights, also when the cap ended the run
     if not is_main_process():
         return 0  # rank 0 alone writes the model, history and figures, and reports
-    final = evaluate(model, Xv if len(Xv) else X)
+    final = evaluate(model, Xv if len(Xv) else X, seed=args.seed)  # a VAE's draws too
     _check_finite(final)
     baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
@@ -761,7 +761,7 @@ def cmd_eval(args) -> int:
         )
     if args.binarize:
         X = _binarized(X, scaling, "eval")
-    metrics = evaluate(model, X, progress=_progress(args))
+    metrics = evaluate(model, X, progress=_progress(args), seed=args.seed)  # same every run
     if args.nll_samples is not None:
         from .generative import nll_report
 
@@ -1295,7 +1295,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nll-examples", type=_at_least(1), metavar="N", help="the NLL on the first N only"
     )
-    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the importance samples")
+    p.add_argument(
+        "--seed",
+        type=_at_least(0),
+        default=0,
+        help="seed of a generative model's draws: the loss and the importance samples "
+        "(default: %(default)s)",
+    )
     _add_json(p)
     p.set_defaults(func=cmd_eval)
 

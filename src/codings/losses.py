@@ -32,6 +32,17 @@ def bernoulli_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 RECONSTRUCTION = {"linear": mse, "bernoulli": bernoulli_nll}
 
 
+def l2_penalties(l2: float) -> list:
+    """The weight penalty of a builder's ``l2`` argument: ``[L2Penalty(l2)]``, or none for 0.
+
+    The one check of ``l2`` for every builder: a negative or NaN weight is an error, never
+    silently dropped.
+    """
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+        raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns the weight penalty off)")
+    return [L2Penalty(float(l2))] if l2 > 0 else []
+
+
 class L2Penalty(nn.Module):
     """``weight * sum(W**2)`` over the encoder's, bottleneck's and decoder's weight matrices.
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from .errors import suggest
 from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
-from .losses import RECONSTRUCTION, L2Penalty
+from .losses import RECONSTRUCTION, l2_penalties
 
 OUTPUTS = tuple(RECONSTRUCTION)
 
@@ -196,12 +196,6 @@ def _check_positive(name: str, value: int) -> int:
     return value
 
 
-def _check_l2(l2: float) -> float:
-    if not l2 >= 0:
-        raise ValueError(f"l2={l2!r} must be >= 0 (0 turns the weight penalty off)")
-    return float(l2)
-
-
 @register("linear")
 def linear(n_features: int, latent_dim: int = 2, output: str = "linear") -> Autoencoder:
     """One linear layer each way. With squared error its codings span the PCA subspace."""
@@ -237,5 +231,5 @@ def stacked(
         sizes = sizes + (_check_positive("latent_dim", latent_dim),)
     encoder = dense_stack((n_features, *sizes), activation, init=init)
     decoder = mirrored_decoder(encoder, activation, init=init, tied=tied)
-    penalties = [L2Penalty(l2)] if _check_l2(l2) > 0 else []
+    penalties = l2_penalties(l2)
     return Autoencoder(encoder, decoder, output=output, penalties=penalties)

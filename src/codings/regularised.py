@@ -27,7 +27,7 @@ from torch import nn
 from .conv import chw, conv_decoder, conv_encoder
 from .layers import activation as make_activation
 from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
-from .losses import L2Penalty
+from .losses import l2_penalties
 from .metrics import encode, reconstruct
 from .models import Autoencoder, register
 from .noise import corruption
@@ -95,10 +95,7 @@ def _dense(
     for module in tail:
         encoder[-1].append(module)  # block stays (Linear, act, ...): block[0] is the layer
     decoder = mirrored_decoder(encoder, activation, init=init, tied=tied)
-    if not l2 >= 0:
-        raise ValueError(f"l2={l2!r} must be >= 0 (0 turns the weight penalty off)")
-    penalties = [L2Penalty(l2)] if l2 > 0 else []
-    return Autoencoder(encoder, decoder, output=output, penalties=penalties)
+    return Autoencoder(encoder, decoder, output=output, penalties=l2_penalties(l2))
 
 
 def _coding_act(coding_activation: str | None, activation: str, sparsity: str | None) -> str:
@@ -306,8 +303,7 @@ def wta(
             shapes[-1][0], shape[0], decoder_kernel, padding=decoder_kernel // 2
         )
         decoder = nn.Sequential(nn.Unflatten(1, shapes[-1]), nn.Sequential(deconv), nn.Flatten())
-        penalties = [L2Penalty(l2)] if l2 > 0 else []
-        model = Autoencoder(encoder, decoder, output=output, penalties=penalties)
+        model = Autoencoder(encoder, decoder, output=output, penalties=l2_penalties(l2))
     return regularise(
         model,
         noise=noise,
@@ -391,8 +387,7 @@ def conv(
             )
         act = activation
         decoder.insert(0, nn.Unflatten(1, shapes[-1]))
-    penalties = [L2Penalty(l2)] if l2 > 0 else []
-    model = Autoencoder(encoder, decoder, output=output, penalties=penalties)
+    model = Autoencoder(encoder, decoder, output=output, penalties=l2_penalties(l2))
     return regularise(
         model,
         noise=noise,

@@ -167,15 +167,33 @@ def _loss(model: nn.Module, xb: torch.Tensor, objective: str):
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, X, *, batch_size: int = 2048, device=None, threads=None, progress=False
+    model: nn.Module,
+    X,
+    *,
+    batch_size: int = 2048,
+    device=None,
+    threads=None,
+    progress=False,
+    seed: int | None = None,
 ) -> dict[str, float]:
     """Mean loss parts over ``X`` in evaluation mode (no corruption), plus the per-feature MSE.
 
     Keys: ``loss``, each part's name, and ``mse`` (mean squared error per feature in data space)
     where the model has ``forward``. ``threads``: torch's CPU threads, as in :func:`fit`.
     ``progress``: as in :func:`fit` (a bar over the examples, shown when the work takes more
-    than a second).
+    than a second). ``seed``: for a model that draws (a VAE's codings), the same numbers on
+    every call, from a generator of its own (the caller's random state is left as it was);
+    None draws from the global generator.
     """
+    if seed is None:
+        return _evaluate(model, X, batch_size, device, threads, progress)
+    on = resolve_device(device) if device is not None else _model_device(model)
+    with torch.random.fork_rng(devices=[on] if on.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _evaluate(model, X, batch_size, device, threads, progress)
+
+
+def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, float]:
     device = resolve_device(device) if device is not None else _model_device(model)
     n = len(X)
     if n == 0:
