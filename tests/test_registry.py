@@ -167,3 +167,17 @@ def test_every_builder_refuses_a_negative_l2(name, kwargs):
         build(name, n_features=64, l2=-0.1, **kwargs)
     with pytest.raises(ValueError, match="l2=nan"):
         build(name, n_features=64, l2=float("nan"), **kwargs)
+
+
+def test_one_rule_guesses_a_square_image_shape_for_the_builders_and_the_command_line():
+    from codings.choices import square_image_shape
+    from codings.cli import _guess_shape
+
+    assert square_image_shape(784) == (28, 28) and square_image_shape(785) is None
+    assert square_image_shape(9) == (3, 3) and _guess_shape(9) is None  # too small to show
+    assert _guess_shape(64) == (8, 8)
+    # conv, conv-WTA and the conv VAE take it when image_shape is None, and refuse a non-square
+    for name, kw in [("conv", {}), ("wta", {"conv": True}), ("vae", {"body": "conv"})]:
+        build(name, n_features=64, **kw)
+        with pytest.raises(ValueError, match="n_features=65 is not a square number of pixels"):
+            build(name, n_features=65, **kw)

@@ -7,6 +7,7 @@ same names.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
@@ -41,3 +42,12 @@ def parse_sizes(value: str | Sequence[int], name: str = "hidden") -> tuple[int, 
             f"{name}={value!r} holds {bad[0]}, which is not a layer size; {_SIZES_RULE}"
         )
     return sizes
+
+
+def square_image_shape(n_features: int, min_side: int = 1) -> tuple[int, int] | None:
+    """(side, side) when ``n_features`` pixels make a square image of at least ``min_side``
+    pixels a side, else None: the one guess of an image's shape from its row length."""
+    if n_features < 1:
+        return None
+    side = math.isqrt(n_features)
+    return (side, side) if side * side == n_features and side >= min_side else None

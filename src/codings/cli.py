@@ -239,8 +239,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _guess_shape(d: int) -> tuple[int, int] | None:
-    side = int(round(d**0.5))
-    return (side, side) if side * side == d and side >= 4 else None
+    from .choices import square_image_shape
+
+    return square_image_shape(d, min_side=4)  # smaller squares are more likely tables
 
 
 def user_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .choices import square_image_shape
 from .layers import activation, check_init, parse_sizes
 
 
@@ -119,3 +120,16 @@ def conv_decoder(
         layers.append(nn.Sequential(deconv, activation(name)))
     layers.append(nn.Flatten())
     return nn.Sequential(*layers)
+
+
+def resolve_image_shape(image_shape: Sequence[int] | None, n_features: int) -> Sequence[int]:
+    """``image_shape``, or the square one ``n_features`` pixels make (else a ValueError)."""
+    if image_shape is not None:
+        return image_shape
+    shape = square_image_shape(n_features)
+    if shape is None:
+        raise ValueError(
+            f"image_shape=None and n_features={n_features} is not a square number of pixels; "
+            "give image_shape, e.g. [3, 32, 32]"
+        )
+    return shape

@@ -292,12 +292,9 @@ def _bodies(
         )  # fmt: skip
         width = sizes[-1]
     elif body == "conv":
-        from .conv import chw, conv_decoder, conv_encoder
+        from .conv import chw, conv_decoder, conv_encoder, resolve_image_shape
 
-        if image_shape is None:
-            side = math.isqrt(n_features)
-            image_shape = (side, side)
-        shape = chw(image_shape, n_features)
+        shape = chw(resolve_image_shape(image_shape, n_features), n_features)
         encoder, shapes = conv_encoder(shape, channels, act=activation, init=init)
         encoder.append(nn.Flatten())  # (B, C, H, W) -> (B, C*H*W)
         width = math.prod(shapes[-1])

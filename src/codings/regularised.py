@@ -24,7 +24,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .conv import chw, conv_decoder, conv_encoder
+from .conv import chw, conv_decoder, conv_encoder, resolve_image_shape
 from .layers import activation as make_activation
 from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
 from .losses import l2_penalties
@@ -294,7 +294,7 @@ def wta(
             raise ValueError("tied=True is for dense models; the conv WTA decoder is untied")
         _check_odd("kernel_size", kernel_size)
         _check_odd("decoder_kernel", decoder_kernel)
-        shape = chw(_image_shape(image_shape, n_features), n_features)
+        shape = chw(resolve_image_shape(image_shape, n_features), n_features)
         encoder, shapes = conv_encoder(
             shape, channels, kernel_size=kernel_size, stride=1, act=activation, init=init
         )
@@ -319,18 +319,6 @@ def wta(
 def _check_odd(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1 or value % 2 == 0:
         raise ValueError(f"{name}={value!r} must be an odd positive integer (e.g. 3 or 5)")
-
-
-def _image_shape(image_shape: Sequence[int] | None, n_features: int) -> Sequence[int]:
-    if image_shape is not None:
-        return image_shape
-    side = math.isqrt(n_features)
-    if side * side != n_features:
-        raise ValueError(
-            f"image_shape=None and n_features={n_features} is not a square number of pixels; "
-            "give image_shape, e.g. [3, 32, 32]"
-        )
-    return (side, side)
 
 
 @register("conv")
@@ -361,7 +349,7 @@ def conv(
     _check_odd("kernel_size", kernel_size)
     if not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride={stride!r} must be a positive integer (2 halves the maps)")
-    shape = chw(_image_shape(image_shape, n_features), n_features)
+    shape = chw(resolve_image_shape(image_shape, n_features), n_features)
     encoder, shapes = conv_encoder(
         shape, channels, kernel_size=kernel_size, stride=stride, act=activation, init=init
     )
