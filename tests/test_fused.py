@@ -137,6 +137,8 @@ def test_fit_takes_the_fused_step_and_matches_autograd_training(monkeypatch):
         h = fit(model, X, epochs=3, batch_size=32, lr=1e-2, seed=1, clip_norm=5.0)
         runs[flag] = (h, model.state_dict())
     assert len(calls) == 3 * 7  # every step of the fused run, none of the other
+    assert runs[True][0]["step"] == ["fused"] * 3
+    assert runs[False][0]["step"] == ["autograd"] * 3
     for key in ("train_loss", "train_reconstruction", "train_l2"):
         np.testing.assert_allclose(runs[True][0][key], runs[False][0][key], rtol=1e-4)
     for k, v in runs[False][1].items():
@@ -188,6 +190,8 @@ def test_a_linear_layer_used_twice_is_left_to_autograd(monkeypatch):
     assert fused.plan(make()) is None
     X = np.random.default_rng(2).random((64, 20), dtype=np.float32)
     _fit_both(monkeypatch, make, X)
+    monkeypatch.setattr(train, "FUSED", True)
+    assert fit(make(), X, epochs=2, batch_size=16)["step"] == ["autograd"] * 2
 
 
 def test_the_same_layer_twice_in_one_sequential_is_left_to_autograd():
