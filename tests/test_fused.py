@@ -137,6 +137,8 @@ def test_fit_takes_the_fused_step_and_matches_autograd_training(monkeypatch):
         h = fit(model, X, epochs=3, batch_size=32, lr=1e-2, seed=1, clip_norm=5.0)
         runs[flag] = (h, model.state_dict())
     assert len(calls) == 3 * 7  # every step of the fused run, none of the other
+    assert runs[True][0]["step"] == ["fused"] * 3
+    assert runs[False][0]["step"] == ["autograd"] * 3
     for key in ("train_loss", "train_reconstruction", "train_l2"):
         np.testing.assert_allclose(runs[True][0][key], runs[False][0][key], rtol=1e-4)
     for k, v in runs[False][1].items():
@@ -163,3 +165,108 @@ def test_a_squashed_output_under_squared_error():
     enc = nn.Sequential(nn.Linear(20, 8), nn.Tanh())
     dec = nn.Sequential(nn.Linear(8, 20), nn.Sigmoid())
     _assert_same(Autoencoder(enc, dec), _x())
+
+
+def _fit_both(monkeypatch, make, X, **kw):
+    """The weights after ``fit`` with the fused step allowed and with autograd only."""
+    states = {}
+    for flag in (True, False):
+        monkeypatch.setattr(train, "FUSED", flag)
+        model = make()
+        fit(model, X, epochs=3, batch_size=16, lr=1e-2, seed=1, **kw)
+        states[flag] = {k: v.clone() for k, v in model.state_dict().items()}
+    for k, v in states[False].items():
+        torch.testing.assert_close(states[True][k], v, rtol=1e-4, atol=1e-6, msg=k)
+    return states
+
+
+def test_a_linear_layer_used_twice_is_left_to_autograd(monkeypatch):
+    # Its bias gets a gradient from each use; the fused step would keep only one of them.
+    def make():
+        torch.manual_seed(0)
+        lin = nn.Linear(20, 20)
+        return Autoencoder(nn.Sequential(lin, nn.Tanh()), nn.Sequential(lin))
+
+    assert fused.plan(make()) is None
+    X = np.random.default_rng(2).random((64, 20), dtype=np.float32)
+    _fit_both(monkeypatch, make, X)
+    monkeypatch.setattr(train, "FUSED", True)
+    assert fit(make(), X, epochs=2, batch_size=16)["step"] == ["autograd"] * 2
+
+
+def test_the_same_layer_twice_in_one_sequential_is_left_to_autograd():
+    torch.manual_seed(0)
+    lin = nn.Linear(20, 20)
+    model = Autoencoder(nn.Sequential(lin, nn.Tanh(), lin, nn.Tanh()), nn.Linear(20, 20))
+    assert fused.plan(model) is None
+
+
+def test_a_layer_frozen_by_a_callback_stops_moving(monkeypatch):
+    # Its last gradient must not be applied again after it is frozen.
+    def freeze_after_first(epoch, record, model):
+        if epoch == 1:
+            for p in model.encoder[0][0].parameters():
+                p.requires_grad_(False)
+
+    frozen = {}
+
+    def watch(epoch, record, model):
+        frozen.setdefault(train.FUSED, []).append(model.encoder[0][0].weight.detach().clone())
+
+    def make():
+        return build("stacked", n_features=20, hidden=(12, 6), tied=False, seed=4)
+
+    X = np.random.default_rng(3).random((64, 20), dtype=np.float32)
+    _fit_both(monkeypatch, make, X, callbacks=[freeze_after_first, watch])
+    for flag in (True, False):
+        first, *later = frozen[flag]
+        for w in later:
+            assert torch.equal(w, first), flag
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_a_global_backward_pre_hook_is_seen(monkeypatch):
+    # A hook that halves every Linear layer's output gradient changes the weights.
+    def halve(module, grad_output):
+        if isinstance(module, nn.Linear):
+            return tuple(None if g is None else g * 0.5 for g in grad_output)
+        return None
+
+    def make():
+        return build("stacked", n_features=20, hidden=(12, 6), tied=False, seed=0)
+
+    X = np.random.default_rng(4).random((64, 20), dtype=np.float32)
+    handle = torch.nn.modules.module.register_module_full_backward_pre_hook(halve)
+    try:
+        assert fused.plan(make()) is None
+        hooked = _fit_both(monkeypatch, make, X, optimizer="sgd")  # Adam would undo the scale
+    finally:
+        handle.remove()
+    monkeypatch.setattr(train, "FUSED", False)
+    plain = make()
+    fit(plain, X, epochs=3, batch_size=16, lr=1e-2, seed=1, optimizer="sgd")
+    assert fused.plan(plain) is not None  # the hook is gone again
+    w = "encoder.0.0.weight"
+    assert not torch.allclose(plain.state_dict()[w], hooked[True][w])
+
+
+@pytest.mark.parametrize(
+    "register",
+    [
+        lambda m: m.register_forward_pre_hook(lambda *a: None),
+        lambda m: m.register_full_backward_hook(lambda *a: None),
+        lambda m: m.register_full_backward_pre_hook(lambda *a: None),
+        lambda m: torch.nn.modules.module.register_module_forward_hook(lambda *a: None),
+        lambda m: torch.nn.modules.module.register_module_forward_pre_hook(lambda *a: None),
+        lambda m: torch.nn.modules.module.register_module_full_backward_hook(lambda *a: None),
+        lambda m: torch.nn.modules.module.register_module_full_backward_pre_hook(lambda *a: None),
+    ],
+)
+def test_any_module_hook_is_left_to_autograd(register):
+    model = build("stacked", n_features=20, hidden=(12, 6), seed=0)
+    handle = register(model.decoder[0])
+    try:
+        assert fused.plan(model) is None
+    finally:
+        handle.remove()
+    assert fused.plan(model) is not None

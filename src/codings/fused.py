@@ -94,7 +94,12 @@ def _leaves(module: nn.Module):
 def _hooked(module: nn.Module) -> bool:
     from torch.nn.modules import module as torch_module
 
-    globals_ = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks")
+    globals_ = (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",  # register_module_full_backward_pre_hook
+    )
     if any(getattr(torch_module, name, None) for name in globals_):
         return True
     for m in module.modules():
@@ -127,6 +132,17 @@ def _layers(stack: nn.Module) -> list[_Layer] | None:
     return layers
 
 
+def _shared(layers: list[_Layer]) -> bool:
+    """Whether a layer module is used twice (its bias reached twice, or its weight untied twice).
+
+    A weight reached once as stored and again through ``TiedLinear`` is the usual tie and is
+    summed correctly; anything else shared is left to autograd.
+    """
+    biases = [id(L.bias) for L in layers if L.bias is not None]
+    untied = [id(L.weight) for L in layers if not L.tied]
+    return len(set(biases)) < len(biases) or len(set(untied)) < len(untied)
+
+
 def _parameterless(module: nn.Module | None) -> bool:
     return module is None or next(module.parameters(), None) is None
 
@@ -145,6 +161,8 @@ def plan(model: nn.Module) -> FusedStep | None:
     if not enc or not dec:
         return None
     layers = enc + dec
+    if _shared(layers):
+        return None
     params = {id(p) for p in model.parameters()}
     for L in layers:
         for p in (L.weight, L.bias):
@@ -250,5 +268,7 @@ class FusedStep:
         for p in self.params:
             if p.requires_grad:
                 p.grad = self.grads[id(p)] if id(p) in written else None
+            elif p.grad is not None:
+                p.grad = None  # frozen since its last step: as zero_grad(set_to_none=True)
         total = sum(parts.values())
         return total, parts

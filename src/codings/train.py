@@ -35,7 +35,8 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class History:
-    """One record per epoch: ``{"epoch", "time", "train_<part>", "val_<part>", ...}``."""
+    """One record per epoch: ``{"epoch", "time", "step", "train_<part>", "val_<part>", ...}``;
+    ``step`` is ``"fused"`` or ``"autograd"``, the training step that ran."""
 
     records: list[dict] = field(default_factory=list)
 
@@ -446,6 +447,7 @@ def fit(
                     # Every rank evaluates the whole validation set: identical numbers everywhere.
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
+                record["step"] = "autograd" if fused is None else "fused"  # which step trained
                 bad = _nonfinite_epoch(model, record)
                 if Xv is None and world == 1 and not bad:
                     # No validation set to show a last step that broke the model: the loss of
