@@ -232,3 +232,36 @@ def test_cli_layerwise_writes_the_figure(tmp_path, capsys):
         main([*bad, "--out", str(tmp_path / "bad")])
     assert exit_.value.code == 2
     assert "argument --phase-epochs: at least 1 (got '0')" in capsys.readouterr().err
+
+
+def test_cli_layerwise_honours_the_optimizer_and_refuses_what_it_cannot_honour(
+    tmp_path, capsys, monkeypatch
+):
+    # --optimizer reached fit in every phase (it was dropped: Adam ran whatever was asked);
+    # --clip-norm, --precision, --lr-schedule and --threads are refused, not silently dropped.
+    import codings.train
+    from codings.cli import main
+
+    seen = []
+    real = codings.train.make_optimizer
+    monkeypatch.setattr(
+        codings.train,
+        "make_optimizer",
+        lambda name, *a, **k: seen.append(name) or real(name, *a, **k),
+    )
+    base = ["train", "stacked", "--dataset", "digits", "--hidden", "8,4", "--layerwise"]
+    base += ["--phase-epochs", "1", "--quiet"]
+    assert main([*base, "--optimizer", "sgd", "--out", str(tmp_path / "a")]) == 0
+    assert seen and set(seen) == {"sgd"}
+    capsys.readouterr()
+    for flag, value in [
+        ("--clip-norm", "1.0"),
+        ("--precision", "bf16"),
+        ("--lr-schedule", "cosine"),
+        ("--threads", "1"),
+    ]:
+        out = tmp_path / flag.strip("-")
+        assert main([*base, flag, value, "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"--layerwise does not take {flag}" in err and f"drop {flag}" in err
+        assert not (out / "model.safetensors").exists()

@@ -629,8 +629,19 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
 
     if args.resume:
         raise CLIError("--resume does not apply to --layerwise training; start it again")
-    if args.phase_epochs is not None and args.phase_epochs < 1:
-        raise CLIError(f"--phase-epochs {args.phase_epochs} must be at least 1")
+    # What the layer-wise phases cannot honour is refused, never dropped without a word.
+    unsupported = [
+        ("--clip-norm", args.clip_norm is not None),
+        ("--precision", args.precision != "fp32"),
+        ("--lr-schedule", args.lr_schedule != "constant"),
+        ("--threads", args.threads is not None),
+    ]
+    for flag, given in unsupported:
+        if given:
+            raise CLIError(
+                f"--layerwise does not take {flag} (its phases train without it); drop {flag} "
+                "or train without --layerwise"
+            )
     shown = Xv[:10] if len(Xv) else X[:10]
     rows, labels = [shown], ["original"]
 
@@ -646,6 +657,7 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
         finetune_epochs=args.finetune_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        optimizer=args.optimizer,
         seed=args.seed,
         patience=patience,
         on_phase_end=snapshot,
