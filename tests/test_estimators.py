@@ -553,3 +553,18 @@ def test_estimators_initialise_with_the_defaults_study_init_unless_told(rank2):
     assert est.model_.config["kwargs"]["init"] == "he"
     # A model without an init argument gets none.
     assert "init" not in AutoencoderTransformer(model="linear")._builder_kwargs(6)
+
+
+def test_verbose_1_prints_each_layerwise_phase_and_its_epochs(capsys, rank2):
+    AutoencoderTransformer(
+        hidden=(4, 2), layerwise=True, epochs=2, verbose=1, device="cpu", random_state=0
+    ).fit(rank2)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert [line for line in lines if line.startswith(("phase", "fine-tuning"))] == [
+        "phase 1/2: 6->4",
+        "phase 2/2: 4->2",
+        "fine-tuning: all 2 layer pairs together",
+    ]
+    assert sum(line.split()[0] == "epoch" for line in lines if line.split()) == 3  # 3 tables
