@@ -124,14 +124,14 @@ def test_newer_format_is_refused(tmp_path, trained):
         load(path)
 
 
-def test_remove_stale_temps_of_deletes_only_the_files_atomic_write_leaves(tmp_path):
-    from codings.checkpoint import remove_stale_temps_of
+def test_remove_stale_temps_of_one_file_deletes_only_what_atomic_write_leaves(tmp_path):
+    from codings.checkpoint import remove_stale_temps
 
     ours = [".state.safetensors.k2j_x9a1.tmp", ".state.safetensors.abcdefgh.tmp"]
     theirs = ["notes.tmp", ".state.safetensors.tmp", ".other.safetensors.abcdefgh.tmp", "keep"]
     for name in ours + theirs:
         (tmp_path / name).write_text("x")
-    remove_stale_temps_of(tmp_path / "state.safetensors")
+    remove_stale_temps(tmp_path, name="state.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
 
 

@@ -69,34 +69,25 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise
 
 
-def remove_stale_temps(directory: str | Path) -> list[Path]:
+def remove_stale_temps(directory: str | Path, name: str | None = None) -> list[Path]:
     """Delete the temporary files a killed atomic_write left in ``directory``; return them.
 
-    Only names atomic_write makes are touched. The caller must hold the directory's lock, so
-    that no live writer's file is taken.
+    Only names atomic_write makes are touched: those of any file, or of the file ``name`` alone
+    (``.NAME.XXXXXXXX.tmp``). The caller must be the only writer there (hold the directory's
+    lock, or own the file), so that no live writer's file is taken.
     """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = (
+        _TEMP_NAME if name is None else re.compile(rf"^\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp$")
+    )
     removed = []
-    for p in Path(directory).iterdir():
-        if _TEMP_NAME.match(p.name) and p.is_file() and not p.is_symlink():
+    for p in directory.iterdir():
+        if pattern.match(p.name) and p.is_file() and not p.is_symlink():
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
-
-
-def remove_stale_temps_of(path: str | Path) -> None:
-    """Delete the temporary files that :func:`atomic_write` left for ``path`` when a process
-    writing it was killed (``.NAME.XXXXXXXX.tmp`` beside it); call before writing ``path``
-    again, when no other process writes it."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return
-    for tmp in path.parent.glob(f".{_glob_escape(path.name)}.????????.tmp"):
-        if tmp.is_file() and not tmp.is_symlink():
-            tmp.unlink(missing_ok=True)
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _header(model: nn.Module, extra: dict | None) -> dict:

@@ -311,7 +311,7 @@ def fit(
     step's size and the machine's load by :func:`codings.threads.policy`); the previous count
     is restored afterwards.
     """
-    from .checkpoint import load_train_state, remove_stale_temps_of, save_train_state
+    from .checkpoint import load_train_state, remove_stale_temps, save_train_state
 
     _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
     _check_schedule(lr_schedule)
@@ -369,7 +369,8 @@ def fit(
         )
 
     if checkpoint is not None and rank == 0:
-        remove_stale_temps_of(checkpoint)  # what a killed run left half-written
+        # What a killed run left half-written.
+        remove_stale_temps(Path(checkpoint).parent, name=Path(checkpoint).name)
     per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
     total_steps = epochs * per_epoch
     bar = as_reporter(progress) if rank == 0 else None
