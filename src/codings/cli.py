@@ -1008,12 +1008,10 @@ def cmd_reconstruct(args) -> int:
     mse = float(((Rs - Xs) ** 2).mean())
     mse_raw = float(((R - X) ** 2).mean())
     result = {"output": args.output, "shape": list(R.shape), "mse": mse, "mse_raw": mse_raw}
-    basis = (
-        f"on the {'standardised' if scaling.kind == 'standard' else 'min-max scaled'} data, "
-        "as train and eval report it"
-        if scaling
-        else "as train and eval report it"
-    )
+    basis = "as train and eval report it"
+    if scaling:
+        kind = "standardised" if scaling.kind == "standard" else "min-max scaled"
+        basis = f"on the {kind} data, {basis}"
     lines = [f"wrote reconstructions {R.shape} -> {args.output}"]
     lines.append(f"  per-feature MSE {mse:.6g} ({basis})")
     if scaling:
