@@ -1218,7 +1218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layerwise",
         action="store_true",
-        help="greedy layer-wise training: one encoder block and its mirror at a time",
+        help="greedy layer-wise training: one encoder block and its mirror at a time (takes "
+        "--optimizer, not --clip-norm, --precision, --lr-schedule or --threads)",
     )
     p.add_argument(
         "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"
