@@ -12,7 +12,6 @@ They pickle like any scikit-learn object; ``save``/``load`` write and read the s
 from __future__ import annotations
 
 import functools
-import json
 import numbers
 import warnings
 from pathlib import Path
@@ -958,17 +957,13 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Save to one ``.safetensors`` file: the classifier network, the pretrained autoencoder
         (tensors ``autoencoder/*``, its configuration in the JSON) and the estimator's JSON."""
-        from safetensors.torch import save as st_save
-
-        from .checkpoint import _KEY, _header, _weights, atomic_write
+        from .checkpoint import save
 
         self._check_fitted()
         meta = self._metadata()
         meta["autoencoder"] = self.autoencoder_.config
-        tensors = {**_weights(self.model_), **_weights(self.autoencoder_, prefix="autoencoder/")}
-        header = _header(self.model_, {"estimator": meta})
-        atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
-        return Path(path)
+        parts = {"autoencoder/": self.autoencoder_}
+        return save(self.model_, path, metadata={"estimator": meta}, parts=parts)
 
     def _check_mode(self) -> None:
         from .classify import MODES
