@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import layerwise as _layerwise  # imported first, its tour step comes first
+from .choices import CLASSIFIER_MODES
 from .layers import dense_stack, init_linear, parse_sizes
 from .models import build, register
 from .progress import as_reporter
@@ -47,7 +48,7 @@ __all__ = [
     "train_classifier",
 ]
 
-MODES = ("frozen", "finetune", "scratch")
+MODES = CLASSIFIER_MODES
 
 
 def _split(batch: torch.Tensor, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 # Only what building the parser needs: numpy, torch and the library load inside the commands,
 # so `codings --help` and argument errors return at once.
 from . import __version__, defaults
-from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
+from .choices import CLASSIFIER_MODES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -353,43 +353,20 @@ def model_kwargs(args, n_features: int, image_shape=None) -> dict:
 
     A builder with an ``image_shape`` argument gets the data set's, unless --set gives one.
     """
-    from .models import builder_params
+    from .specs import BUILDER_ARGS, builder_kwargs
 
-    params = builder_params(args.model)
-    kw: dict = {"n_features": n_features}
-    flags = {
-        "hidden": args.hidden,
-        "latent_dim": args.latent_dim,
-        "activation": args.activation,
-        "init": args.init,
-        "output": args.output,
-        "l2": args.l2,
-        "tied": args.tied or None,
-    }
-    for key, value in flags.items():
-        if value is None:
-            continue
-        if key not in params:
-            raise CLIError(f"model {args.model!r} has no {key.replace('_', '-')} option")
-        kw[key] = list(value) if key == "hidden" else value
+    extra = {}
     for item in args.set or ():
         if "=" not in item:
             raise CLIError(f"--set {item!r} must look like KEY=VALUE, e.g. --set sigma=0.3")
         key, value = item.split("=", 1)
-        key, parsed = key.replace("-", "_"), parse_value(value)
-        if key == "n_features":
-            raise CLIError(
-                f"n_features comes from the data (X has {n_features} columns); "
-                "remove --set n_features"
-            )
-        if key in params and isinstance(params[key].default, bool) and not isinstance(parsed, bool):
-            raise CLIError(f"--set {item}: {key} is true or false, not {value!r}")
-        kw[key] = parsed
-    if image_shape is not None and "image_shape" in params and "image_shape" not in kw:
-        kw["image_shape"] = list(image_shape)
-    if "init" in params and "init" not in kw:
-        kw["init"] = defaults.INIT  # the defaults study's (the builders keep the chapter's he)
-    return kw
+        extra[key.replace("-", "_")] = parse_value(value)
+    given = {key: getattr(args, key) for key in BUILDER_ARGS}
+    given["tied"] = given["tied"] or None  # --tied absent: the builder's default
+    try:
+        return builder_kwargs(args.model, n_features, given, extra, image_shape=image_shape)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def cmd_train(args) -> int:
@@ -1184,7 +1161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=_rate, default=0.0, help="dropout in the head (default 0)")
     p.add_argument(
         "--mode",
-        choices=("frozen", "finetune", "scratch"),
+        choices=CLASSIFIER_MODES,
         default="frozen",
         help="frozen: train the head on fixed codings; finetune: the head first, then "
         "everything at --finetune-lr; scratch: the same network from random weights "
