@@ -88,6 +88,20 @@ def test_a_run_of_codings_0_1_0_evaluates_as_it_was_trained(capsys):
     assert r["mse"] == pytest.approx(json.loads((old / "metrics.json").read_text())["val_mse"])
 
 
+def test_encode_with_an_estimators_file_scales_as_the_estimator_does(capsys, tmp_path):
+    from pathlib import Path
+
+    from sklearn.datasets import load_iris
+
+    old = Path(__file__).parent / "data" / "estimator_v0_1_0"
+    np.save(tmp_path / "x.npy", load_iris().data[:5])
+    run_json(
+        capsys, "encode", old / "transformer.safetensors", tmp_path / "x.npy", tmp_path / "z.npy"
+    )
+    expected = np.load(old / "expected.npy")[:, 3:]  # the estimator's transform(X)
+    assert np.allclose(np.load(tmp_path / "z.npy"), expected, atol=1e-5)
+
+
 def test_eval_on_rows_of_another_width_is_one_clear_error(capsys, digits_run):
     code, _, err = run(capsys, "eval", digits_run, "--dataset", "iris")
     assert code == 1

@@ -183,3 +183,18 @@ def test_check_input_is_the_one_feature_check(tmp_path, X, image_shape, message)
     with pytest.raises(RunError, match=message) as e:
         run.check_input(X, source="f.npy", image_shape=image_shape)
     assert str(e.value).startswith("f.npy ")
+
+
+def test_an_estimators_file_opens_with_its_scaling_and_width():
+    from sklearn.datasets import load_iris
+
+    from codings.metrics import encode
+
+    X = load_iris().data[:5].astype(np.float32)
+    old = Path(__file__).parent / "data" / "estimator_v0_1_0"
+    run = Run.open(old / "transformer.safetensors")
+    assert run.n_features == 4 and run.scaling.kind == "standard"
+    Z = encode(run.model, run.to_model(X))
+    assert np.allclose(Z, np.load(old / "expected.npy")[:, 3:], atol=1e-5)  # its transform(X)
+    with pytest.raises(RunError, match="takes rows of 4 features"):
+        run.check_input(X[:, :3])

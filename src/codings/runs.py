@@ -14,7 +14,8 @@
 :meth:`Run.create` makes (and locks) one for writing; :meth:`Run.open` reads one back as a model,
 its scaling, history, metrics and options, and :meth:`Run.check_input` is the one check that
 new rows fit the model. Runs written by codings 0.1.0 (no ``options.json``, no
-``history.csv``) open the same way: their options are read from the model's header.
+``history.csv``) open the same way: their options are read from the model's header. So does a
+file saved by an estimator's ``save``: its scaling and feature count are the estimator's.
 """
 
 from __future__ import annotations
@@ -252,8 +253,16 @@ class Run:
     def scaling(self) -> Scaling | None:
         """The scaling the model was trained with (None: it sees the data as they are)."""
         if self._scaling is False:
-            self._scaling = Scaling.from_meta(self.metadata.get("scaling"))
+            meta = self.metadata.get("scaling", self._fitted("scaling_", {}).get("scaling"))
+            self._scaling = Scaling.from_meta(meta)
         return self._scaling
+
+    def _fitted(self, key: str, default=None):
+        """A fitted attribute of the estimator saved in the file (its ``save``), if any."""
+        estimator = self.metadata.get("estimator")
+        fitted = estimator.get("fitted") if isinstance(estimator, dict) else None
+        value = fitted.get(key) if isinstance(fitted, dict) else None
+        return default if value is None else value
 
     def to_model(self, X: np.ndarray) -> np.ndarray:
         """Rows in the data's units -> as the model sees them (scaled where it was trained so)."""
@@ -267,7 +276,7 @@ class Run:
 
     @property
     def n_features(self) -> int | None:
-        n = self.metadata.get("n_features")
+        n = self.metadata.get("n_features", self._fitted("n_features_in_"))
         return int(n) if n is not None else None
 
     @property
