@@ -76,14 +76,19 @@ def fingerprint(X: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def history_json(records: Iterable[Mapping]) -> str:
+def history_json(records: Iterable[Mapping], indent: int | None = 1) -> str:
     """Strict JSON (no bare NaN or Infinity, which strict parsers refuse): a value that is not
-    finite is written as null; :meth:`Run.history` reads it back as NaN."""
+    finite is written as null; :func:`history_records` reads it back as NaN."""
     clean = [
         {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
         for r in records
     ]
-    return json.dumps(clean, indent=1, allow_nan=False)
+    return json.dumps(clean, indent=indent, allow_nan=False)
+
+
+def history_records(text: str) -> list[dict]:
+    """The records of :func:`history_json`'s text, a null read back as NaN."""
+    return [{k: math.nan if v is None else v for k, v in r.items()} for r in json.loads(text)]
 
 
 def history_csv(records: Iterable[Mapping]) -> str:
@@ -288,10 +293,7 @@ class Run:
     def history(self) -> list[dict]:
         """The per-epoch records (a null loss read back as NaN); [] if none was written."""
         path = self.path / HISTORY
-        if not path.exists():
-            return []
-        records = json.loads(path.read_text())
-        return [{k: math.nan if v is None else v for k, v in r.items()} for r in records]
+        return history_records(path.read_text()) if path.exists() else []
 
     @property
     def metrics(self) -> dict:
