@@ -374,8 +374,7 @@ def cmd_train(args) -> int:
     from .diagnostics import check_data, check_model
     from .metrics import reconstruct
     from .models import check_name
-    from .plots import feature_columns, layerwise_reconstructions, reconstructions
-    from .regularised import model_figures
+    from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -894,7 +893,7 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
     except (OSError, ValueError) as e:
         raise CLIError(f"{path}: not a readable .npy file ({e})") from None
     if np.iscomplexobj(X):
-        from .train import complex_message
+        from .arrays import complex_message
 
         raise CLIError(f"{path}: {complex_message('the file', X.dtype)}")
     rows, image_shape, divisor = image_rows(X)
