@@ -102,3 +102,23 @@ def test_the_batch_axis_is_dynamic_and_bad_requests_are_refused(tmp_path):
 
         export(AutoencoderTransformer(), tmp_path / "x")
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_codings_export_folds_the_runs_scaling_in(tmp_path, capsys):
+    from codings.cli import main
+    from codings.datasets import load_dataset
+
+    run = tmp_path / "run"
+    args = ["train", "stacked", "--dataset", "iris", "--hidden", "4,2", "--epochs", "3"]
+    assert main([*args, "--scale", "standard", "--out", str(run), "--quiet"]) == 0
+    X = load_dataset("iris", "all").X.astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    assert main(["encode", str(run), str(tmp_path / "X.npy"), str(tmp_path / "Z.npy")]) == 0
+    assert main(["export", str(run), "--part", "encoder"]) == 0
+    assert "with the run's scaling folded in" in capsys.readouterr().out
+    got = _run_onnx(run / "encoder.onnx", X)  # raw iris rows in, as a service would send them
+    np.testing.assert_allclose(got, np.load(tmp_path / "Z.npy"), rtol=1e-5, atol=1e-6)
+    assert main(["export", str(run), "--part", "autoencoder", "--format", "torchscript"]) == 0
+    assert (run / "autoencoder.pt").stat().st_size > 0
+    assert main(["export", str(run), "--out", str(run / "model.safetensors")]) == 1
+    assert "is the input file" in capsys.readouterr().err

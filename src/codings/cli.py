@@ -478,11 +478,16 @@ def cmd_train(args) -> int:
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
+    from .report import write_report
+
+    report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
+    result["report"] = str(report)
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
     lines += [f"  figure: {f}" for f in figures]
+    lines.append(f"  report: {report} (open it in a browser)")
     emit(args, result, lines)
     return 0
 
@@ -988,6 +993,33 @@ def cmd_pca_check(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .runs import Run
+
+    run = Run.open(args.run)
+    if args.out:
+        _refuse_same_file(str(run.model_path), args.out)
+    path = write_report(run, args.out)
+    emit(args, {"report": str(path), "bytes": path.stat().st_size}, [f"report -> {path}"])
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .exporting import export
+    from .runs import Run
+
+    run = Run.open(args.run)
+    suffix = ".onnx" if args.format == "onnx" else ".pt"
+    out = Path(args.out) if args.out else run.path / f"{args.part}{suffix}"
+    _refuse_same_file(str(run.model_path), str(out))
+    path = export(run.model, out, part=args.part, format=args.format, scaling=run.scaling)
+    scaled = "with the run's scaling folded in" if run.scaling is not None else "no scaling"
+    lines = [f"exported the {args.part} ({args.format}, {scaled}) -> {path}"]
+    emit(args, {"output": str(path), "part": args.part, "format": args.format}, lines)
+    return 0
+
+
 def cmd_tour(args) -> int:
     from .tour import run_tour
 
@@ -1345,6 +1377,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(p)
     p.set_defaults(func=cmd_pca_check)
+
+    p = sub.add_parser("report", help="a run's report page: one HTML file, figures inlined")
+    p.add_argument("run", help="a run folder (codings train --out)")
+    p.add_argument("--out", help="the page to write (default: RUN/report.html)")
+    _add_json(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export", help="a run's encoder, decoder, autoencoder or outlier score as ONNX/TorchScript"
+    )
+    p.add_argument("run", help="a run folder (codings train --out)")
+    p.add_argument(
+        "--part",
+        choices=("encoder", "decoder", "autoencoder", "score", "classifier"),
+        default="encoder",
+        help="what the graph computes; score: each row's reconstruction error, higher = more "
+        "unusual (default: %(default)s)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript"),
+        default="onnx",
+        help="onnx (run with onnxruntime; needs pip install 'codings[onnx]') or torchscript "
+        "(default: %(default)s)",
+    )
+    p.add_argument("--out", help="the file to write (default: RUN/PART.onnx or RUN/PART.pt)")
+    _add_json(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
     p.add_argument("--out", default="tour", help="folder for the figures (default: %(default)s)")
