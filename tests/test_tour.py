@@ -62,6 +62,13 @@ def test_each_step_is_announced_as_it_starts_and_timed_as_it_ends(tmp_path, monk
     result = tour.run_tour(tmp_path, log=lines.append)
     assert torch.get_num_threads() == 2
     assert seen == [("first", True, 1), ("second", True, 1)]  # quick, single-threaded
+    # The folder is a run: its measures as metrics, its options, its lock released.
+    from codings.runs import Run
+
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a: b": 1.0}
+    assert json.loads((tmp_path / "options.json").read_text())["options"]["dataset"] == "digits"
+    with Run.create(tmp_path, exist_ok=True):
+        pass
     starts = [i for i, s in enumerate(lines) if s.endswith("step")]
     assert [lines[i] for i in starts] == ["1/2. the first step", "2/2. the second step"]
     done = [i for i, s in enumerate(lines) if " done in " in s]

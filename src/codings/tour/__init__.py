@@ -39,17 +39,22 @@ def run_tour(
 
     if dataset not in ("digits", "mnist", "fashion-mnist"):
         raise ValueError(f"tour dataset {dataset!r}: choose digits (quick), mnist or fashion-mnist")
+    from ..runs import Run
+
     t = Tour(out=Path(out), dataset=dataset, data_dir=data_dir, seed=seed, log=log, full=full)
-    t.out.mkdir(parents=True, exist_ok=True)
-    if not t.quick:
-        return _run_steps(t)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
+    # A run folder like any other (locked while written, a killed tour's temporary files
+    # removed), holding the tour's options, its measures as metrics, its figures and its page.
+    with Run.create(t.out, exist_ok=True) as t.run:
+        t.run.write_options({"dataset": dataset, "seed": seed, "full": full, "data_dir": data_dir})
+        if not t.quick:
             return _run_steps(t)
-    finally:
-        torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with threadpool_limits(limits=1):
+                return _run_steps(t)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _run_steps(t: Tour) -> dict:
@@ -71,6 +76,8 @@ def _run_steps(t: Tour) -> dict:
     t.say(f"{'step':40s} {'measure':22s} {'value':>10s}  reference")
     for name, measure, value, ref in rows:
         t.say(f"{name:40s} {measure:22s} {value:10.4f}  {ref}")
+    if t.run is not None:
+        t.run.write_metrics({f"{name}: {measure}": value for name, measure, value, _ in rows})
     page = write_page(t, sections, rows, elapsed)
     t.say(f"\n{len(t.figures)} figures in {t.out}/ ({elapsed:.0f} s in all); open {page}")
     if t.demo:
