@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= $(if $(CODINGS_DATA_DIR),$(CODINGS_DATA_DIR),$(wildcard ../shared/data))
 
-.PHONY: demo test lint bench reproduce clean
+.PHONY: demo test lint bench reproduce peers clean
 
 # What the tour imports (a torch optimiser imports torch._dynamo, and with it sympy).
 define WARM_UP
@@ -58,10 +58,28 @@ bench: $(STAMP) $(KERAS_VENV)/.installed
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/scaling.py
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/memory.py
 
+# pyod and pythae for the side-by-side comparison (benchmarks/peers/): each in its own
+# environment, never a dependency of codings, which they reach through PYTHONPATH=src. The
+# constraints file holds torch at codings' CPU pin, so neither peer can pull another torch.
+PEERS_PIN := benchmarks/peers/constraints.txt
+PEERS_DEPS := "numpy>=1.24" "scikit-learn>=1.4" "matplotlib>=3.7" "safetensors>=0.4" "tqdm>=4.60"
+.venv-pyod/.installed: $(PEERS_PIN)
+	$(PYTHON) -m venv .venv-pyod
+	.venv-pyod/bin/pip install --quiet --no-compile -c $(PEERS_PIN) "torch==2.13.0" \
+		"pyod==3.6.7" $(PEERS_DEPS)
+	touch $@
+.venv-pythae/.installed: $(PEERS_PIN)
+	$(PYTHON) -m venv .venv-pythae
+	.venv-pythae/bin/pip install --quiet --no-compile -c $(PEERS_PIN) "torch==2.13.0" \
+		"pythae==0.1.2" $(PEERS_DEPS)
+	touch $@
+
+peers: .venv-pyod/.installed .venv-pythae/.installed
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) $(KERAS_VENV) tour .pytest_cache
+	rm -rf $(VENV) $(KERAS_VENV) .venv-pyod .venv-pythae tour .pytest_cache
