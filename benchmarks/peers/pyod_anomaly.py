@@ -31,6 +31,8 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -211,6 +213,36 @@ def speed(args, dets: dict) -> dict:
     }
 
 
+def memory_of(args, det: str) -> float:
+    """Peak resident MB of fitting and scoring ``det`` once (the first class of the first suite)
+    in this fresh process, above what the imports and the data already hold."""
+    dets = detectors(args, 784)  # imports pyod's modules before the baseline
+    make, score = dets[det]
+    score = score or (lambda X: lambda d: d.decision_function(X))
+    name, c = args.suites.split(",")[0], int(args.classes.split(",")[0])
+    train = load_dataset(name, "train+validation", data_dir=args.data_dir)
+    X = train.X[train.y == c][: args.train_images]
+    Xt = load_dataset(name, "test", data_dir=args.data_dir).X[: args.test_images]
+    return measured(lambda: make().fit(X), score(Xt))[3]
+
+
+def memory(args, dets: dict) -> dict:
+    """Each detector's peak memory, each in its own process: a process's allocator keeps and
+    reuses what an earlier detector freed, so in-process peaks after the first read low."""
+    out = {}
+    for det in dets:
+        cmd = [sys.executable, __file__, "--memory-of", det, "--suites", args.suites,
+               "--classes", args.classes, "--train-images", str(args.train_images),
+               "--test-images", str(args.test_images), "--epochs", str(args.epochs),
+               "--seed", str(args.seed)]  # fmt: skip
+        if args.data_dir:
+            cmd += ["--data-dir", args.data_dir]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True)
+        out[det] = float(proc.stdout.strip().splitlines()[-1])
+        print(f"memory {det}: +{out[det]:.0f} MB", flush=True)
+    return out
+
+
 def table(suite: dict) -> str:
     lines = [
         "| detector | mean ROC AUC | mean AP | fit (s) | score (s) | peak memory (MB) |",
@@ -234,9 +266,21 @@ def main(argv=None) -> int:
     p.add_argument("--speed-rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--memory", action="store_true", help="peak memory only, a process each")
+    p.add_argument("--memory-of", help=argparse.SUPPRESS)  # one detector, in a child process
     p.add_argument("--out", default=str(ROOT / "results" / "peers_pyod_anomaly.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.memory_of:
+        print(memory_of(args, args.memory_of))
+        return 0
+    if args.memory:
+        dets = detectors(args, 784)
+        result = {"args": vars(args), "peak_mb": memory(args, dets)}
+        out = Path(args.out).with_name(Path(args.out).stem + "_memory.json")
+        out.write_text(json.dumps(result, indent=1))
+        print(f"results: {out}")
+        return 0
     dets = detectors(args, 784)
     suites = [run_suite(args, name, dets) for name in args.suites.split(",") if name]
     result = {"args": vars(args), "suites": suites}
