@@ -90,6 +90,11 @@ def test_evaluate_goes_through_the_helper_and_keeps_its_seeded_draws(counted):
     model = _ae()
     result = evaluate(model, X, batch_size=20)
     assert counted == [20, 20, 10]
+    counted.clear()
+    evaluate(model, _data(n=5000))  # the validation losses' batch size, as it always was
+    evaluate(model, _data(n=5000), batch_size=None)  # the inference rule's
+    assert counted == [2048, 2048, 904, 4096, 904]
+    counted.clear()
     R = _direct(model, X, model)
     assert result["mse"] == pytest.approx(float(((R - X) ** 2).mean()), rel=1e-6)
     vae = codings.build("vae", n_features=12, hidden=(8,), latent_dim=2, seed=0)

@@ -36,7 +36,7 @@ from . import defaults
 from .datasets import Scaling, fit_scaling
 from .diagnostics import CodingsWarning, check_data, check_model, warn
 from .errors import suggest
-from .inference import batched
+from .inference import batched, placement
 from .models import MODELS, build, builder_params
 from .threads import check as check_threads
 from .threads import thread_count
@@ -414,8 +414,7 @@ def _resolve(device) -> torch.device:
 
 
 def _device(module: nn.Module) -> torch.device:
-    p = next(module.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+    return placement(module)[0]
 
 
 def _cpu_copy(module: nn.Module) -> nn.Module:

@@ -24,7 +24,7 @@ from torch import nn
 from . import threads as _threads
 from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from .errors import suggest
-from .inference import batches, evaluating
+from .inference import batches, evaluating, rows_per_batch
 from .models import Autoencoder
 from .progress import as_reporter
 from .threads import flush_denormal_enabled
@@ -172,7 +172,7 @@ def evaluate(
     model: nn.Module,
     X,
     *,
-    batch_size: int = 2048,
+    batch_size: int | None = 2048,
     device=None,
     threads=None,
     progress=False,
@@ -185,7 +185,9 @@ def evaluate(
     ``progress``: as in :func:`fit` (a bar over the examples, shown when the work takes more
     than a second). ``seed``: for a model that draws (a VAE's codings), the same numbers on
     every call, from a generator of its own (the caller's random state is left as it was);
-    None draws from the global generator.
+    None draws from the global generator. ``batch_size``: rows per batch; 2048, the size every
+    validation loss was summed in so far, so that histories and early stopping stay as they
+    were (None: :func:`codings.inference.rows_per_batch`'s rule).
     """
     if seed is None:
         return _evaluate(model, X, batch_size, device, threads, progress)
@@ -209,6 +211,7 @@ def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, floa
         and type(model).loss is Autoencoder.loss
         and model.bottleneck is None
     )
+    batch_size = rows_per_batch(model, X, batch_size)
     with evaluating(model, rows=min(n, batch_size), threads=threads):
         # Memory maps stay on disk: each batch is read and moved on its own.
         for _, _, xb in batches(
