@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .arrays import as_tensor, complex_message
 from .progress import as_reporter
 from .threads import step_flops, thread_count
 
@@ -190,37 +191,9 @@ def _check_shape(X, name: str) -> int:
 
 def _batch(chunk, device, dtype, name: str, start: int, prepare) -> torch.Tensor:
     """Rows of ``X`` (an array, a memory map's slice or a tensor) as a tensor on ``device`` in
-    ``dtype``: converted once, on the CPU for an array, and checked to be finite."""
-    if isinstance(chunk, torch.Tensor) and prepare is None:
-        t = chunk.detach()
-        if t.is_complex():
-            raise ValueError(_complex_message(name, t.dtype))
-    else:
-        arr = np.asarray(chunk.cpu() if isinstance(chunk, torch.Tensor) else chunk)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise ValueError(_complex_message(name, arr.dtype))
-        if prepare is not None:
-            arr = prepare(np.asarray(arr, dtype=np.float32))
-        # Straight to float64 for a float64 model, else float32 (as every model took it so far).
-        arr = np.ascontiguousarray(arr, dtype=np.float64 if dtype == torch.float64 else np.float32)
-        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a memory map
-    t = t.to(device=device, dtype=dtype)
-    # One fast reduction first: a finite sum means finite values (an overflowing sum of huge
-    # values falls through to the exact check). A meta tensor holds shapes only, no values.
-    if t.is_meta:
-        return t
-    if not (bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())):
-        bad = torch.nonzero(~torch.isfinite(t))[0]
-        bad[0] += start
-        raise ValueError(
-            f"{name} has a non-finite value at index {tuple(bad.tolist())}; remove or impute it"
-        )
-    return t
-
-
-def _complex_message(name: str, dtype) -> str:
-    from .train import complex_message
-
-    return complex_message(name, dtype)
+    ``dtype``, converted once and checked (numeric, real, finite) by :func:`as_tensor`."""
+    if prepare is not None:
+        if np.iscomplexobj(chunk):  # converting to float32 would drop the imaginary part
+            raise ValueError(complex_message(name, chunk.dtype))
+        chunk = prepare(np.asarray(chunk, dtype=np.float32))
+    return as_tensor(chunk, device, name, dtype=dtype, offset=start)
