@@ -168,6 +168,20 @@ def test_training_code_gets_device_tensors_through_the_helper(counted):
     assert counted == [300, 300, 300]
 
 
+def test_likelihood_bounds_read_a_batch_at_a_time_and_leave_the_mode(counted):
+    from codings.generative import likelihood_bounds
+
+    X = _data(n=10)
+    vae = codings.build("vae", n_features=12, hidden=(8,), latent_dim=2, seed=0)
+    vae.train()
+    r = likelihood_bounds(vae, X, k=5, batch_size=4, seed=1)
+    assert counted == [4, 4, 2]
+    assert vae.training
+    assert r["log_likelihood"].shape == r["elbo"].shape == (10,)
+    again = likelihood_bounds(vae, X, k=5, batch_size=4, seed=1)
+    np.testing.assert_array_equal(again["log_likelihood"], r["log_likelihood"])
+
+
 # --- the model is left as it was, whatever its dtype ---------------------------------------------
 
 
