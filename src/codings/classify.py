@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import CLASSIFIER_MODES
 from .classifier import Classifier, _HeadOnCodings, classifier, classifier_for  # noqa: F401
 from .inference import batched, batches, evaluating, rows_per_batch
 from .progress import as_reporter
@@ -45,7 +46,7 @@ __all__ = [
     "train_classifier",
 ]
 
-MODES = ("frozen", "finetune", "scratch")
+MODES = CLASSIFIER_MODES
 
 
 def labelled(X, y) -> torch.Tensor:
