@@ -309,6 +309,17 @@ def test_batch_sizes_one_and_a_partial_last_batch_agree():
     )
 
 
+def test_class_predictions_do_not_depend_on_the_batch_size():
+    X = _data(n=23)
+    clf = classify.classifier_for(_ae(), n_classes=3, hidden=(5,), seed=0)
+    whole = classify.predict(clf, X)
+    for rows in (1, 5, 22):
+        np.testing.assert_array_equal(classify.predict(clf, X, batch_size=rows), whole)
+    got = [classify.score(clf, X, np.arange(23) % 3, batch_size=rows) for rows in (1, 5, None)]
+    assert got[0]["accuracy"] == got[1]["accuracy"] == got[2]["accuracy"]
+    assert got[0]["cross_entropy"] == pytest.approx(got[2]["cross_entropy"], rel=1e-6)
+
+
 def test_the_batch_size_rule():
     narrow = _ae()
     assert inference.rows_per_batch(narrow, _data()) == inference.ROWS
