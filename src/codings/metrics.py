@@ -103,9 +103,11 @@ def reconstruction_errors(model: nn.Module, X, *, batch_size: int | None = None)
     """Per-example mean squared error over features, shape (n,), computed batch by batch (a
     memory map is read in batches, never whole)."""
 
-    def errors(xb):  # (B, ...) -> (B,), on the model's device
+    def errors(xb):  # (B, ...) -> (B,)
         r = model(xb)
-        return (r - xb.reshape(r.shape)).square().reshape(len(xb), -1).mean(1)
+        d = (r - xb.reshape(r.shape)).cpu().numpy()
+        # NumPy's row means, as this function always took them (torch's differ in the last bit)
+        return torch.from_numpy((d**2).reshape(len(d), -1).mean(axis=1))
 
     return batched(errors, X, model=model, batch_size=batch_size)
 
