@@ -28,11 +28,11 @@
 # training images; tens of minutes on a CPU). MNIST is read from the project's data directory
 # (the environment variable `CODINGS_DATA_DIR`, a folder holding `mnist/`), or downloaded.
 #
-# **Saved without outputs.** This file is paired with `autoencoders.py` (jupytext, percent
-# format): the `.py` is the source that reviews read, and the `.ipynb` holds the same cells and
-# no outputs, so that its diffs stay readable and no stale figure is ever committed. CI runs
-# the notebook from top to bottom (`make test`, through nbmake) and fails if a cell raises;
-# `make notebook` writes an executed copy with every figure to `notebooks/out/`.
+# **Saved without outputs.** `autoencoders.ipynb` is paired with `autoencoders.py` (jupytext,
+# percent format): the `.py` is the source that reviews read, and the `.ipynb` holds the same
+# cells and no outputs, so that its diffs stay readable and no stale figure is ever committed.
+# CI runs the notebook from top to bottom (`make test`, through nbmake) and fails if a cell
+# raises; `make notebook` writes an executed copy with every figure to `notebooks/out/`.
 
 # %%
 DATASET = "digits"  # "mnist" for the full chapter
@@ -102,10 +102,10 @@ print(f"figures written by codings.plots go to {FIGURES}")
 #
 # With linear activations, no more codings than inputs and the squared error, an autoencoder
 # can do no better than PCA, and at its optimum its codings span the same subspace as the
-# first principal components (Baldi & Hornik 1989). Here: 2 codings of the images, trained with
-# full-batch Adam, against scikit-learn's PCA with 2 components. Its MSE should come within a
-# fraction of a percent of PCA's, and the largest principal angle between the two subspaces
-# should be near 0.
+# first principal components (Baldi & Hornik 1989). Here: 2 codings of the images, trained
+# with Adam (full batches on the digits), against scikit-learn's PCA with 2 components. Its MSE
+# should come within a fraction of a percent of PCA's, and the largest principal angle between
+# the two subspaces should be near 0.
 
 # %%
 linear = codings.build("linear", n_features=D, latent_dim=2, seed=SEED)
