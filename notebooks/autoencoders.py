@@ -151,8 +151,10 @@ draw(fig)
 #
 # More layers and a non-linearity (ELU, He initialisation) let the codings bend with the data.
 # Each decoder layer reuses the transpose of its mirror encoder layer's weights (`tied=True`),
-# which halves the parameters; a little L2 regularisation keeps the weights small. Its
-# validation error should beat PCA with as many components as it has codings.
+# which halves the parameters; a little L2 regularisation keeps the weights small. Compare its
+# validation error with PCA's with as many components as it has codings: on the digits the
+# autoencoder is ahead; on MNIST, 150 codings after 10 epochs come close to PCA-150 but not
+# past it (0.0040 against 0.0035 per pixel in our run).
 
 # %%
 hidden = (32, 16) if QUICK else (300, 150)
@@ -201,10 +203,21 @@ rows_of_images(
 # (`codings.pretrain_layerwise`). The reconstructions after each phase show the model growing;
 # the feature images show each first-layer unit's weights in the shape of the input image,
 # red where a pixel excites the unit and blue where it inhibits it (coarse on 8x8 digits; on
-# MNIST they look like pieces of strokes).
+# MNIST they look like pieces of strokes). On MNIST the autoencoder is a denoising one (masking
+# noise), the recipe of BENCHMARKS.md ("How many labels does pretraining save?"), whose codings
+# carry more for the classifier of the next section than a plain one's.
 
 # %%
-layerwise = codings.build("stacked", n_features=D, hidden=hidden, l2=1e-4, tied=True, seed=SEED)
+recipe = {} if QUICK else dict(noise="masking", noise_level=0.3, output="bernoulli")
+layerwise = codings.build(
+    "stacked" if QUICK else "denoising",
+    n_features=D,
+    hidden=hidden,
+    l2=1e-4 if QUICK else 0.0784,
+    tied=True,
+    seed=SEED,
+    **recipe,
+)
 shown = val.X[:8]
 phase_rows, phase_labels = [shown], ["original"]
 
@@ -236,7 +249,9 @@ show(plots.filters(layerwise, SHAPE, FIGURES / "layerwise_features.png", n=32))
 # the first layers of a classifier trained on only a handful of labelled images per class:
 # `frozen` trains only a small head on the fixed codings, `finetune` then trains everything,
 # and `scratch` trains the same network from random weights on the same few labels. With this
-# few labels, the pretrained encoder should help: compare the accuracies below.
+# few labels the pretrained encoder should help: on the digits (5 labels a class), fine-tuned
+# is ahead of scratch for each of 3 draws of the labels we tried; on MNIST (100 a class),
+# BENCHMARKS.md reports 92.5% fine-tuned against 88.9% from scratch (3 seeds).
 
 # %%
 per_class = 5 if QUICK else 100
@@ -254,6 +269,7 @@ for mode in ("frozen", "finetune", "scratch"):
         y_val=val.y,
         mode=mode,
         hidden=(32,) if QUICK else (100, 50),
+        dropout=0.0 if QUICK else 0.3,
         epochs=150 if QUICK else 30,
         batch_size=32,
         patience=15 if QUICK else 4,
