@@ -13,6 +13,9 @@ from collections.abc import Sequence
 OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
+# A classifier on an encoder: train the head on fixed codings, fine-tune everything, or train the
+# same network from random weights (codings.classify, `codings classify --mode`, the estimator).
+CLASSIFIER_MODES = ("frozen", "finetune", "scratch")
 
 _SIZES_RULE = "give comma-separated positive whole numbers, e.g. 300,150"
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import CLASSIFIER_MODES
 from .classifier import Classifier, _HeadOnCodings, classifier, classifier_for  # noqa: F401
 from .progress import as_reporter
 from .train import History, _check_optimizer, _check_schedule, as_tensor, fit, resolve_device
@@ -44,7 +45,7 @@ __all__ = [
     "train_classifier",
 ]
 
-MODES = ("frozen", "finetune", "scratch")
+MODES = CLASSIFIER_MODES
 
 
 def labelled(X, y) -> torch.Tensor:
