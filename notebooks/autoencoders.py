@@ -23,7 +23,7 @@
 # adversarial, and a denoising autoencoder run as a Markov chain).
 #
 # **Quick by default.** The notebook runs on scikit-learn's embedded 8x8 digits (1,797 images,
-# no download) in about a minute on two CPU cores; the numbers it prints are small-budget
+# no download) in one to two minutes on two CPU cores; the numbers it prints are small-budget
 # ones. Set `DATASET = "mnist"` in the next cell for the full chapter on MNIST (28x28, 55,000
 # training images; tens of minutes on a CPU). MNIST is read from the project's data directory
 # (the environment variable `CODINGS_DATA_DIR`, a folder holding `mnist/`), or downloaded.
