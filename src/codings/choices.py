@@ -13,6 +13,9 @@ from collections.abc import Sequence
 OPTIMIZERS = ("adam", "adamw", "nadam", "sgd")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
+#: fit's training steps: the hand-written one of codings.fused, autograd, or "auto" (the fused
+#: step where it applies, else autograd).
+STEPS = ("auto", "fused", "autograd")
 
 _SIZES_RULE = "give comma-separated positive whole numbers, e.g. 300,150"
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only what building the parser needs: numpy, torch and the library load inside the commands,
 # so `codings --help` and argument errors return at once.
 from . import __version__, defaults
-from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
+from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STEPS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -484,30 +485,14 @@ def cmd_train(args) -> int:
     epochs, patience, callbacks, stopper = defaults.stopping(
         args.epochs, args.patience, len(X), args.batch_size
     )
+    options = train_options(args, epochs=epochs, patience=patience, device=device)
     if args.layerwise:
-        history, layerwise_rows = _fit_layerwise(args, model, X, Xv, epochs, patience)
+        history, layerwise_rows = _fit_layerwise(args, model, X, Xv, options)
     else:
-        history = _fit_for_cli(
-            fit,
-            model,
-            X,
-            X_val=Xv if len(Xv) else None,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            seed=args.seed,
-            patience=patience,
-            callbacks=callbacks,
-            clip_norm=args.clip_norm,
-            progress=_progress(args),
-            checkpoint=state_path,
-            resume=state_path if args.resume else None,
-            device=device,
-            precision=args.precision,
-            lr_schedule=args.lr_schedule,
-            threads=args.threads,
-        )
+        resume = state_path if args.resume else None
+        options = replace(options, checkpoint=state_path, resume=resume)
+        X_val = Xv if len(Xv) else None
+        history = _fit_for_cli(fit, model, X, X_val=X_val, options=options, callbacks=callbacks)
         if stopper is not None:
             stopper.restore(model)  # the best epoch's weights, also when the cap ended the run
     if not is_main_process():
@@ -620,7 +605,17 @@ def _print_warnings(findings) -> None:
         print(f"warning: {f.message}", file=sys.stderr)
 
 
-def _fit_layerwise(args, model, X, Xv, epochs, patience):
+def train_options(args, **run):
+    """The training options of a command's flags: the one place they are read. Each flag
+    named as an option (``--clip-norm`` for ``clip_norm``, ...) gives it; ``run`` sets what the
+    command decides itself (the stopping rule's epochs and patience, the device)."""
+    from .options import FIELDS, TrainOptions
+
+    flags = {k: getattr(args, k) for k in FIELDS if hasattr(args, k) and k != "resume"}
+    return TrainOptions(**{**flags, "progress": _progress(args), **run})
+
+
+def _fit_layerwise(args, model, X, Xv, options):
     """`train --layerwise`: the phases' histories as one, and the figure's rows (after each
     phase, before any fine-tuning, the reconstructions of the first validation examples)."""
     from .layerwise import flat_history, pretrain_layerwise
@@ -629,19 +624,6 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
 
     if args.resume:
         raise CLIError("--resume does not apply to --layerwise training; start it again")
-    # What the layer-wise phases cannot honour is refused, never dropped without a word.
-    unsupported = [
-        ("--clip-norm", args.clip_norm is not None),
-        ("--precision", args.precision != "fp32"),
-        ("--lr-schedule", args.lr_schedule != "constant"),
-        ("--threads", args.threads is not None),
-    ]
-    for flag, given in unsupported:
-        if given:
-            raise CLIError(
-                f"--layerwise does not take {flag} (its phases train without it); drop {flag} "
-                "or train without --layerwise"
-            )
     shown = Xv[:10] if len(Xv) else X[:10]
     rows, labels = [shown], ["original"]
 
@@ -649,20 +631,15 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
         rows.append(reconstruct(partial, shown))
         labels.append(f"after phase {phase}")
 
+    if args.phase_epochs is not None:
+        options = replace(options, epochs=args.phase_epochs)
     histories = pretrain_layerwise(
         model,
         X,
         X_val=Xv if len(Xv) else None,
-        epochs=args.phase_epochs if args.phase_epochs is not None else epochs,
+        options=options,
         finetune_epochs=args.finetune_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        patience=patience,
         on_phase_end=snapshot,
-        device=args.device,
-        progress=_progress(args),
     )
     return History(flat_history(histories)), (rows, labels)
 
@@ -707,15 +684,8 @@ def cmd_classify(args) -> int:
         hidden=args.hidden,
         dropout=args.dropout,
         n_classes=train.n_classes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
         finetune_lr=args.finetune_lr,
-        lr_schedule=args.lr_schedule,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-        progress=_progress(args),
+        options=train_options(args),
     )
     test_metrics = score(clf, Xt, test.y)
     metrics = {
@@ -1202,6 +1172,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
     )
     p.add_argument(
+        "--step",
+        default="auto",
+        choices=STEPS,
+        help="the training step: fused (hand-written, faster; plain dense autoencoders in fp32 "
+        "only), autograd (any model), or auto: fused where it applies (default: %(default)s)",
+    )
+    p.add_argument(
         "--binarize",
         action="store_true",
         help="dynamic binarisation: a fresh Bernoulli draw of every pixel each time a batch is "
@@ -1218,8 +1195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layerwise",
         action="store_true",
-        help="greedy layer-wise training: one encoder block and its mirror at a time (takes "
-        "--optimizer, not --clip-norm, --precision, --lr-schedule or --threads)",
+        help="greedy layer-wise training: one encoder block and its mirror at a time (every "
+        "phase takes the training options above; not --resume)",
     )
     p.add_argument(
         "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"

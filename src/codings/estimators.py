@@ -15,6 +15,7 @@ import functools
 import json
 import numbers
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,11 @@ from .datasets import Scaling, fit_scaling
 from .diagnostics import CodingsWarning, check_data, check_model, warn
 from .errors import suggest
 from .models import MODELS, build, builder_params
+from .options import TrainOptions, check_optimizer
 from .threads import check as check_threads
 from .threads import step_flops, thread_count
 from .tour import Row, Tour, step
-from .train import OPTIMIZERS, History, fit
+from .train import History, fit
 
 try:
     from sklearn.utils.validation import validate_data as _validate_data
@@ -157,11 +159,7 @@ class _AutoencoderMixin:
         e = self.epochs
         if e is not None and (isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0):
             raise ValueError(f"epochs={self.epochs!r} must be a whole number >= 0, or None (auto)")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer={self.optimizer!r} is not known; choose one of "
-                f"{', '.join(OPTIMIZERS)}" + suggest(self.optimizer, OPTIMIZERS)
-            )
+        check_optimizer(self.optimizer)
         if not isinstance(self.layerwise, (bool, np.bool_)):
             raise ValueError(f"layerwise={self.layerwise!r} must be True or False")
 
@@ -203,14 +201,7 @@ class _AutoencoderMixin:
             len(X_train),
             self.batch_size,
         )
-        common = {
-            "X_val": X_val,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "seed": seed,
-            "patience": patience,
-            "device": self.device,
-        }
+        options = self._train_options(epochs=epochs, lr=self.lr, seed=seed, patience=patience)
         if not train:
             history = History()
             model.to(_resolve(self.device)).eval()
@@ -218,25 +209,11 @@ class _AutoencoderMixin:
             pretrain_layerwise, flat_history = _layerwise()
             # Each layer pair trains for `epochs`, then the whole stack for `epochs` more.
             hists = pretrain_layerwise(
-                model,
-                X_train,
-                epochs=epochs,
-                finetune_epochs=epochs,
-                lr=self.lr,
-                progress=self._reporter(),
-                **common,
+                model, X_train, X_val=X_val, options=options, finetune_epochs=epochs
             )
             history = History(flat_history(hists))
         else:
-            history = fit(
-                model,
-                X_train,
-                epochs=epochs,
-                lr=self.lr,
-                progress=self._reporter(),
-                callbacks=callbacks,
-                **common,
-            )
+            history = fit(model, X_train, X_val=X_val, options=options, callbacks=callbacks)
             if stopper is not None:
                 stopper.restore(model)  # also when the run ended at its step cap
         self.model_ = model
@@ -244,6 +221,19 @@ class _AutoencoderMixin:
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
         if train:
             warn(check_model(model, X_train, X_val)[1])
+
+    def _train_options(self, **run) -> TrainOptions:
+        """The training options of this estimator's parameters (the one place they are read):
+        ``random_state`` gives ``seed``, ``verbose`` the ``progress``; ``run`` sets what the
+        stage decides (epochs, lr, seed, patience)."""
+        return TrainOptions(
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            device=self.device,
+            threads=self.threads,
+            progress=self._reporter(),
+            **run,
+        )
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the units the model was trained in (see ``scale``)."""
@@ -912,6 +902,10 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.autoencoder_ = self.model_
         rows = np.hstack([self._scaled(X), y_idx[:, None]])  # split together, then apart again
         train, val = self._split(rows, seed + 1, auto=0.0)
+        options = self._train_options(
+            epochs=self.classifier_epochs, lr=self.classifier_lr, seed=seed + 1,
+            patience=self.patience,
+        )  # fmt: skip
         self.model_, self.classifier_history_ = train_classifier(
             self.autoencoder_,
             train[:, :-1],
@@ -921,13 +915,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
             mode=self.mode,
             hidden=tuple(self.head_hidden),
             n_classes=len(self.classes_),
-            epochs=self.classifier_epochs,
-            batch_size=self.batch_size,
-            lr=self.classifier_lr,
-            patience=self.patience,
-            seed=seed + 1,
-            device=_device(self.autoencoder_),
-            progress=self._reporter(),
+            options=replace(options, device=_device(self.autoencoder_)),
         )
         return self
 

@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
+from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STEPS
 from .errors import suggest
 
-__all__ = ["STEPS", "UNSET", "TrainOptions", "refuse", "resolve"]
-
-#: The training steps ``fit`` can take: the hand-written one of :mod:`codings.fused`, autograd,
-#: or "auto" (the fused step where it applies, else autograd).
-STEPS = ("auto", "fused", "autograd")
+__all__ = ["FIELDS", "STEPS", "UNSET", "TrainOptions", "refuse", "resolve"]
 
 
 class _Unset:
