@@ -61,6 +61,7 @@ bench: $(STAMP) $(KERAS_VENV)/.installed
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) $(KERAS_VENV) tour .pytest_cache

@@ -29,8 +29,14 @@ import numpy as np
 
 from codings import MODELS, build, fit
 from codings.datasets import load_dataset
-from codings.metrics import encode, linear_probe, reconstruction_errors
-from codings.regularised import denoising_error, mean_activations, target_gap
+from codings.metrics import (
+    denoising_error,
+    encode,
+    linear_probe,
+    mean_activations,
+    reconstruction_errors,
+    target_gap,
+)
 
 
 def _kwargs(name: str, image_shape) -> dict:

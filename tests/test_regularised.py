@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from codings import build, fit, load
+from codings.metrics import denoising_error, target_gap
 from codings.noise import GaussianNoise, MaskingNoise
 from codings.penalties import Contractive, KLSparsity, KSparse, L1Sparsity, LifetimeSparsity
-from codings.regularised import denoising_error, target_gap
 
 _ENV_DATA = os.environ.get("CODINGS_DATA_DIR")
 _SIBLING_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -171,7 +171,7 @@ def test_cli_train_fills_the_image_shape_and_the_model_reloads(tmp_path):
 
 
 def test_model_figures_show_noise_sparsity_and_filters(tmp_path):
-    from codings.regularised import model_figures
+    from codings.plots import model_figures
 
     model = build("denoising", n_features=64, hidden=[16], sparsity="kl", seed=0)
     paths = model_figures(model, np.random.rand(20, 64), (8, 8), tmp_path)

@@ -436,10 +436,10 @@ def cmd_train(args) -> int:
     from .plots import (
         feature_columns,
         layerwise_reconstructions,
+        model_figures,
         reconstructions,
         training_curves,
     )
-    from .regularised import model_figures
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -938,7 +938,7 @@ def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
     except (OSError, ValueError) as e:
         raise CLIError(f"{path}: not a readable .npy file ({e})") from None
     if np.iscomplexobj(X):
-        from .train import complex_message
+        from .arrays import complex_message
 
         raise CLIError(f"{path}: {complex_message('the file', X.dtype)}")
     rows, image_shape, divisor = image_rows(X)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import numbers
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,13 +34,12 @@ from torch import nn
 
 from . import defaults
 from .datasets import Scaling, fit_scaling
-from .diagnostics import CodingsWarning, check_data, check_model, warn
+from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .models import MODELS, build, builder_params
 from .options import TrainOptions, check_optimizer
 from .threads import check as check_threads
 from .threads import step_flops, thread_count
-from .tour import Row, Tour, step
 from .train import History, fit
 
 try:
@@ -976,61 +974,3 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         from .checkpoint import load_part
 
         self.autoencoder_ = load_part(path, info.get("autoencoder"), "autoencoder/", device=device)
-
-
-# --- the tour ----------------------------------------------------------------------------------
-
-
-@step
-def tour_anomaly(t: Tour) -> list[Row]:
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import roc_auc_score
-
-    train, val, test = t.data("train"), t.data("validation"), t.data("test")
-    X_test = np.concatenate([val.X, test.X])
-    y_test = np.concatenate([val.y, test.y])
-    if t.quick:
-        n_train, hidden, k, epochs, batch = None, (64,), 8, 20 if t.demo else 60, 32
-    else:  # MNIST-sized images: a subset keeps the step short
-        n_train, hidden, k, epochs, batch = 2000, (128,), 32, 10, 128
-        X_test, y_test = X_test[:5000], y_test[:5000]
-    d = train.X.shape[1]
-    t.say(
-        f"One-class anomaly detection ({t.dataset}): for each class, an "
-        f"AutoencoderOutlierDetector {d}-{'-'.join(map(str, hidden))}-{k} trained on that class "
-        f"only scores {len(X_test)} held-out images; ROC AUC, that class as the normal one"
-    )
-    ae, pca = [], []
-    for digit in range(10):
-        X = train.X[train.y == digit][:n_train]
-        normal = y_test == digit
-        det = AutoencoderOutlierDetector(
-            hidden=hidden,
-            latent_dim=k,
-            output="bernoulli",
-            epochs=epochs,
-            batch_size=batch,
-            lr=3e-3,
-            random_state=t.seed,
-        )
-        with warnings.catch_warnings():
-            # A few epochs on one class (about 145 images) reconstruct worse than PCA, as
-            # fit warns; this step puts the two side by side on what counts here, the AUC.
-            warnings.simplefilter("ignore", CodingsWarning)
-            det.fit(X)
-        ae.append(roc_auc_score(normal, det.score_samples(X_test)))
-        p = PCA(n_components=k).fit(X)
-        R = p.inverse_transform(p.transform(X_test))
-        pca.append(roc_auc_score(normal, -((R - X_test) ** 2).mean(axis=1)))
-    t.say(
-        f"   mean AUC autoencoder {np.mean(ae):.4f}, PCA reconstruction error ({k} components) "
-        f"{np.mean(pca):.4f}; worst class: {int(np.argmin(ae))} ({min(ae):.4f})"
-    )
-    return [
-        (
-            f"one-class anomaly AUC ({t.dataset})",
-            "mean ROC AUC",
-            float(np.mean(ae)),
-            f"PCA-{k}: {np.mean(pca):.4f}" + ("; 20 epochs (--full: 60)" if t.demo else ""),
-        )
-    ]

@@ -28,13 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arrays import as_tensor
 from .errors import suggest
 from .layers import activation as _act
 from .layers import dense_stack, init_linear, parse_sizes
 from .models import Autoencoder, _check_positive, register
 from .progress import as_reporter
-from .tour import Row, Tour, step
-from .train import as_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 PRIORS = ("gaussian", "mixture")
@@ -653,89 +652,3 @@ def sample_chain(
             x = out
             states.append(x)
     return torch.stack(states).cpu().numpy()
-
-
-# --- the tour ---------------------------------------------------------------------------------
-
-
-@step
-def tour_generative(t: Tour) -> list[Row]:
-    from . import build, fit
-    from .metrics import encode
-    from .plots import image_grid, image_rows, latent_scatter
-
-    train, val = t.data("train"), t.data("validation")
-    test = t.data("test")
-    d = train.X.shape[1]
-    quick = t.quick
-    hidden = (128, 64) if quick else (500, 500)
-    epochs = 80 if quick else 10
-    # (epochs, batch, lr) of each model: on the demo's budget, a smaller net at a higher rate
-    # matches the prior as well as the full one (MMD^2 0.014 and 0.034 against 0.028 and 0.037)
-    # in a quarter of the epochs; the AAE's adversary wants the smaller batches.
-    budget = {m: (epochs, 64 if quick else 128, 1e-3) for m in ("vae", "aae")}
-    if t.demo:
-        hidden, budget = (64, 32), {"vae": (20, 128, 5e-3), "aae": (20, 64, 5e-3)}
-    rows: list[Row] = []
-    t.say(f"Generative autoencoders on {t.dataset}: a VAE and an AAE with 2 codings")
-    for name, kw in (("vae", {}), ("aae", {"prior": "gaussian"})):
-        model = build(name, n_features=d, hidden=hidden, latent_dim=2, seed=t.seed, **kw)
-        model.input_transform = Binarize()  # dynamic binarisation: likelihoods of binary data
-        fit(
-            model,
-            train.X,
-            X_val=val.X,
-            epochs=budget[name][0],
-            batch_size=budget[name][1],
-            lr=budget[name][2],
-            seed=t.seed,
-        )
-        S = sample(model, 64, seed=t.seed)
-        t.figure(
-            image_grid(
-                S,
-                train.image_shape,
-                t.out / f"{name}_samples.png",
-                title=f"{name}: samples from the prior",
-            )
-        )
-        a, b = _two_classes(test.y)
-        strip = interpolate(model, test.X[a], test.X[b], steps=10)
-        t.figure(
-            image_rows(
-                [strip],
-                train.image_shape,
-                t.out / f"{name}_interpolation.png",
-                title=f"{name}: from test #{a} to test #{b}",
-            )
-        )
-        Z = encode(model, test.X)
-        plane, half = latent_plane(model, 12, codings=Z)  # the square the codings spread over
-        t.figure(
-            latent_scatter(
-                Z,
-                test.y,
-                t.out / f"{name}_latent.png",
-                grid=plane,
-                image_shape=train.image_shape,
-                extent=half,
-                title=f"{name}: test codings",
-            )
-        )
-        prior_draws = _prior(model).sample(len(Z), generator=torch.Generator().manual_seed(0))
-        gap = mmd(Z[:1000], prior_draws[:1000].numpy())
-        rows.append((f"{name} ({t.dataset})", "MMD^2 codings-prior", gap, "0 = matches the prior"))
-        if name == "vae":
-            r = nll_report(model, binarize(test.X), k=100)
-            t.say(f"   vae: test ELBO {r['elbo']:.2f}, NLL (k=100) {r['nll']:.2f} nats")
-            note = "64-32, 20 epochs (--full: 128-64, 80)" if t.demo else ""
-            rows.append((f"vae ({t.dataset}, binarised)", "test NLL k=100 (nats)", r["nll"], note))
-        t.say(f"   {name}: MMD^2 between test codings and prior draws {gap:.4f}")
-    return rows
-
-
-def _two_classes(y) -> tuple[int, int]:
-    if y is None:
-        return 0, 1
-    y = np.asarray(y)
-    return int(np.flatnonzero(y == y[0])[0]), int(np.flatnonzero(y != y[0])[0])

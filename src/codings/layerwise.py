@@ -27,7 +27,6 @@ from .models import Autoencoder
 from .options import UNSET, TrainOptions, refuse
 from .options import resolve as resolve_options
 from .progress import as_reporter
-from .tour import Row, Tour, step
 from .train import History, as_tensor, fit, resolve_device
 
 __all__ = [
@@ -265,57 +264,3 @@ def flat_history(histories: dict[str, History]) -> list[dict]:
                 {**r, "epoch": len(records) + 1, "stage_epoch": r["epoch"], "stage": stage}
             )
     return records
-
-
-# --- the tour ---------------------------------------------------------------------------------
-
-
-@step
-def tour_layerwise(t: Tour) -> list[Row]:
-    from . import build
-    from .metrics import reconstruct
-    from .plots import filters, layerwise_reconstructions
-
-    train, val, test = t.data("train"), t.data("validation"), t.data("test")
-    d = train.X.shape[1]
-    hidden = (32, 16) if t.quick else (300, 150)
-    name = "-".join(str(s) for s in (d, *hidden, *hidden[-2::-1], d))
-    l2 = 1e-4
-    t.say(f"Greedy layer-wise training of a tied {name} (ELU, l2={l2:g}), one pair per phase")
-    model = build("stacked", n_features=d, hidden=hidden, l2=l2, tied=True, seed=t.seed)
-    shown = val.X[:8]
-    rows_shown, labels, test_mse = [shown], ["original"], []
-
-    def snapshot(k: int, partial: Autoencoder) -> None:
-        rows_shown.append(reconstruct(partial, shown))
-        labels.append(f"after phase {k}")
-        test_mse.append(float(((reconstruct(partial, test.X) - test.X) ** 2).mean()))
-
-    pretrain_layerwise(
-        model,
-        train.X,
-        X_val=val.X,
-        epochs=(25 if t.demo else 40) if t.quick else 4,
-        batch_size=64 if t.quick else 150,
-        lr=3e-3 if t.quick else 1e-3,
-        seed=t.seed,
-        on_phase_end=snapshot,
-    )
-    t.pretrained = model  # the next step puts a classifier on its encoder
-    t.figure(
-        layerwise_reconstructions(
-            rows_shown, labels, train.image_shape, t.out / "layerwise_reconstructions.png"
-        )
-    )
-    t.figure(filters(model, train.image_shape, t.out / "layerwise_features.png"))
-    per_phase = ", ".join(f"{m:.5f}" for m in test_mse)
-    t.say(f"   test per-pixel MSE after each phase: {per_phase} (no fine-tuning)")
-    return [
-        (
-            f"layer-wise {name} ({t.dataset})",
-            f"test MSE after phase {k}",
-            m,
-            "per pixel" + ("; 25 epochs a phase (--full: 40)" if t.demo else ""),
-        )
-        for k, m in enumerate(test_mse, start=1)
-    ]

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .arrays import as_tensor
 from .progress import as_reporter
 from .threads import step_flops, thread_count
-from .train import as_tensor
 
 
 @torch.no_grad()
@@ -66,7 +66,7 @@ def encode_to_npy(
     from .checkpoint import new_file_mode
 
     if np.iscomplexobj(X):  # converting a chunk to float32 would drop the imaginary part
-        from .train import complex_message
+        from .arrays import complex_message
 
         raise ValueError(complex_message("X", X.dtype))
     path = Path(path)
@@ -192,3 +192,28 @@ def linear_probe(
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     clf.fit(np.asarray(Z_train), np.asarray(y_train))
     return float(clf.score(np.asarray(Z_test), np.asarray(y_test)))
+
+
+# --- what the regularisers do ----------------------------------------------------------------
+
+
+def denoising_error(
+    model: nn.Module, X, *, noise: str = "gaussian", noise_level: float = 0.3, seed: int = 0
+) -> float:
+    """Per-pixel MSE between the reconstructions of corrupted ``X`` and ``X`` itself."""
+    from .noise import corruption
+
+    X = np.asarray(X, dtype=np.float32)
+    gen = torch.Generator().manual_seed(seed)
+    noisy = corruption(noise, noise_level)(torch.from_numpy(X), generator=gen).numpy()
+    return float(((reconstruct(model, noisy) - X) ** 2).mean())
+
+
+def mean_activations(model: nn.Module, X):
+    """Each coding unit's mean activation over ``X`` (evaluation mode), shape (K,)."""
+    return encode(model, X).mean(0)
+
+
+def target_gap(model: nn.Module, X, target: float) -> float:
+    """Mean over coding units of ``|mean activation - target| / target``."""
+    return float((abs(mean_activations(model, X) - target) / target).mean())

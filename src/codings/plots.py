@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def _plt():
@@ -350,3 +354,47 @@ def activation_histogram(
     ax.set_ylabel("units")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def model_figures(model: nn.Module, X, image_shape, out) -> list:
+    """Figures of what a model's regularisers do, for image rows ``X`` (written under ``out``).
+
+    The first layer's filters (dense or convolutional); noisy inputs, clean targets and
+    reconstructions when the model corrupts its input; the histogram of the codings' mean
+    activations when it has a sparsity penalty.
+    """
+    import math
+
+    import torch
+    from torch import nn  # noqa: F811  (the annotation's import is for type checkers only)
+
+    from .metrics import mean_activations, reconstruct
+    from .penalties import KLSparsity, L1Sparsity
+
+    out = Path(out)
+    paths = []
+    encoder = getattr(model, "encoder", None)
+    first = (
+        next((m for m in encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
+        if encoder is not None
+        else None
+    )
+    n_pixels = math.prod(image_shape)
+    if isinstance(first, nn.Conv2d) or (
+        isinstance(first, nn.Linear) and first.in_features == n_pixels
+    ):
+        paths.append(filters(model, image_shape, out / "filters.png"))
+    noise = getattr(model, "corruption", None)
+    X = np.asarray(X, dtype=np.float32)
+    if noise is not None:
+        gen = torch.Generator().manual_seed(0)
+        noisy = noise(torch.from_numpy(X[:10]), generator=gen).numpy()
+        R = reconstruct(model, noisy)
+        paths.append(denoising(noisy, X[:10], R, image_shape, out / "denoising.png"))
+    penalties = list(getattr(model, "penalties", ()))
+    sparse = [p for p in penalties if isinstance(p, (KLSparsity, L1Sparsity))]
+    if sparse:
+        target = getattr(sparse[0], "target", None)
+        acts = mean_activations(model, X[:5000])
+        paths.append(activation_histogram(acts, target, out / "mean_activations.png"))
+    return paths

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 from torch import nn
 
@@ -28,7 +27,6 @@ from .conv import chw, conv_decoder, conv_encoder, resolve_image_shape
 from .layers import activation as make_activation
 from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
 from .losses import l2_penalties
-from .metrics import encode, reconstruct
 from .models import Autoencoder, register
 from .noise import corruption
 from .penalties import (
@@ -39,7 +37,6 @@ from .penalties import (
     check_weight,
     sparsity_penalty,
 )
-from .tour import Row, Tour, step
 
 SPARSITY_WEIGHT = {"l1": 0.01, "kl": 10.0}
 
@@ -386,128 +383,3 @@ def conv(
         contractive=contractive,
         coding_activation=act,
     )
-
-
-# --- measurements and the tour ----------------------------------------------------------------
-
-
-def denoising_error(
-    model: nn.Module, X, *, noise: str = "gaussian", noise_level: float = 0.3, seed: int = 0
-) -> float:
-    """Per-pixel MSE between the reconstructions of corrupted ``X`` and ``X`` itself."""
-    import numpy as np
-    import torch
-
-    X = np.asarray(X, dtype=np.float32)
-    gen = torch.Generator().manual_seed(seed)
-    noisy = corruption(noise, noise_level)(torch.from_numpy(X), generator=gen).numpy()
-    return float(((reconstruct(model, noisy) - X) ** 2).mean())
-
-
-def mean_activations(model: nn.Module, X):
-    """Each coding unit's mean activation over ``X`` (evaluation mode), shape (K,)."""
-    return encode(model, X).mean(0)
-
-
-def target_gap(model: nn.Module, X, target: float) -> float:
-    """Mean over coding units of ``|mean activation - target| / target``."""
-    return float((abs(mean_activations(model, X) - target) / target).mean())
-
-
-def model_figures(model: nn.Module, X, image_shape, out) -> list:
-    """Figures of what a model's regularisers do, for image rows ``X`` (written under ``out``).
-
-    The first layer's filters (dense or convolutional); noisy inputs, clean targets and
-    reconstructions when the model corrupts its input; the histogram of the codings' mean
-    activations when it has a sparsity penalty.
-    """
-    import numpy as np
-    import torch
-
-    from .penalties import KLSparsity, L1Sparsity
-    from .plots import activation_histogram, filters
-    from .plots import denoising as denoising_figure
-
-    out = Path(out)
-    paths = []
-    encoder = getattr(model, "encoder", None)
-    first = (
-        next((m for m in encoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
-        if encoder is not None
-        else None
-    )
-    n_pixels = math.prod(image_shape)
-    if isinstance(first, nn.Conv2d) or (
-        isinstance(first, nn.Linear) and first.in_features == n_pixels
-    ):
-        paths.append(filters(model, image_shape, out / "filters.png"))
-    noise = getattr(model, "corruption", None)
-    X = np.asarray(X, dtype=np.float32)
-    if noise is not None:
-        gen = torch.Generator().manual_seed(0)
-        noisy = noise(torch.from_numpy(X[:10]), generator=gen).numpy()
-        R = reconstruct(model, noisy)
-        paths.append(denoising_figure(noisy, X[:10], R, image_shape, out / "denoising.png"))
-    penalties = list(getattr(model, "penalties", ()))
-    sparse = [p for p in penalties if isinstance(p, (KLSparsity, L1Sparsity))]
-    if sparse:
-        target = getattr(sparse[0], "target", None)
-        acts = mean_activations(model, X[:5000])
-        paths.append(activation_histogram(acts, target, out / "mean_activations.png"))
-    return paths
-
-
-@step
-def tour_regularised(t: Tour) -> list[Row]:
-    import numpy as np
-    import torch
-
-    from . import build, fit
-    from .plots import activation_histogram, filters
-    from .plots import denoising as denoising_figure
-
-    train, val = t.data("train"), t.data("validation")
-    d = train.X.shape[1]
-    hidden, epochs, batch = ((32,), 50, 64) if t.quick else ((300,), 10, 256)
-    if t.demo:
-        epochs = 30
-    target, sigma = 0.1, 0.3
-    t.say(
-        f"A denoising sparse autoencoder (Gaussian noise sigma={sigma}, KL sparsity towards "
-        f"{target}, {hidden[0]} sigmoid codings) against a plain one of the same shape"
-    )
-    common = dict(n_features=d, hidden=hidden, seed=t.seed)
-    model = build("denoising", **common, noise_level=sigma, sparsity="kl", sparsity_target=target)
-    plain = build("stacked", **common)
-    for m in (model, plain):
-        fit(m, train.X, X_val=val.X, epochs=epochs, batch_size=batch, lr=3e-3, seed=t.seed)
-    err = denoising_error(model, val.X, noise_level=sigma, seed=t.seed)
-    err_plain = denoising_error(plain, val.X, noise_level=sigma, seed=t.seed)
-    gap = target_gap(model, val.X, target)
-    noisy = corruption("gaussian", sigma)(
-        torch.from_numpy(val.X[:10]), generator=torch.Generator().manual_seed(t.seed)
-    ).numpy()
-    shape = val.image_shape
-    t.figure(
-        denoising_figure(
-            noisy, val.X[:10], reconstruct(model, noisy), shape, t.out / "denoising.png"
-        )
-    )
-    acts = mean_activations(model, val.X)
-    t.figure(activation_histogram(acts, target, t.out / "sparse_activations.png"))
-    t.figure(filters(model, shape, t.out / "denoising_filters.png"))
-    t.say(
-        f"   from noisy inputs: per-pixel MSE to the clean images {err:.5f}, plain {err_plain:.5f} "
-        f"(ratio {err / err_plain:.3f}); mean activation {np.mean(acts):.3f}, "
-        f"off the target by {gap:.1%} per unit on average"
-    )
-    name = f"denoising sparse AE ({t.dataset})"
-    return [
-        (
-            name,
-            "noisy MSE / plain",
-            err / err_plain,
-            "<= 0.8 (plain: same shape, no noise)" + ("; 30 epochs (--full: 50)" if t.demo else ""),
-        ),
-        (name, "mean act. gap (rel.)", gap, f"<= 0.2 (target {target})"),
-    ]

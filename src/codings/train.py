@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import threads as _threads
+from .arrays import as_tensor, complex_message  # noqa: F401  (also importable from here)
 from .choices import OPTIMIZERS  # noqa: F401 (still importable from here)
 from .models import Autoencoder
 from .options import UNSET, TrainOptions, check_precision
@@ -88,50 +89,6 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             "device='cuda' was asked for but no CUDA device is available; use --device cpu"
         )
     return torch.device(device)
-
-
-def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.Tensor:
-    """A float32 tensor (2-D or image-shaped) from an array or tensor, copying only if needed."""
-    if isinstance(X, torch.Tensor):
-        t = X.detach()
-        if t.is_complex():
-            raise ValueError(complex_message(name, t.dtype))
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise ValueError(complex_message(name, arr.dtype))
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a memory map
-    t = t.to(device=device or t.device, dtype=torch.float32)
-    if t.ndim < 2 or t.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have shape (n_samples, n_features) with n_samples >= 1; "
-            f"got {tuple(t.shape)}"
-        )
-    # In slices: a check of the whole array at once would briefly need as much memory again.
-    for start in range(0, t.shape[0], 8192):
-        block = t[start : start + 8192]
-        # One fast reduction first: a finite sum means finite values (an overflowing sum of
-        # huge values falls through to the exact check, which then finds nothing).
-        if bool(torch.isfinite(block.sum())) or bool(torch.isfinite(block).all()):
-            continue
-        bad = torch.nonzero(~torch.isfinite(block))[0]
-        bad[0] += start
-        bad = bad.tolist()
-        raise ValueError(
-            f"{name} has a non-finite value at index {tuple(bad)}; remove or impute it"
-        )
-    return t
-
-
-def complex_message(name: str, dtype) -> str:
-    return (
-        f"{name} holds complex numbers (dtype {dtype}); codings takes real data and would drop "
-        "the imaginary part: give the real and imaginary parts as separate columns "
-        "(np.concatenate([X.real, X.imag], axis=1)), or the magnitude (np.abs(X))"
-    )
 
 
 def _objectives(model: nn.Module) -> dict[str, list[nn.Parameter]]:
