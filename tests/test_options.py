@@ -82,6 +82,7 @@ TABLE = {
         **dict.fromkeys(
             ("epochs", "batch_size", "lr", "lr_schedule", "seed", "patience", "device"), H
         ),
+        **dict.fromkeys(("optimizer", "clip_norm", "precision", "threads", "step"), H),
         "progress": H,
     },
 }
@@ -358,7 +359,8 @@ def test_every_option_through_every_entry_point(entry, field, monkeypatch, tmp_p
             assert (tmp_path / "run" / "train_state.safetensors").exists()
             return
         if field == "step":
-            history = json.loads((tmp_path / "run" / "history.json").read_text())
+            run = tmp_path / "run" / ("classifier-frozen" if entry == "cli classify" else "")
+            history = json.loads((run / "history.json").read_text())
             assert {r["step"] for r in history} == {"autograd"}
         assert _honoured(field, value, probe, err, tmp_path), (entry, field)
         return

@@ -1062,6 +1062,39 @@ def cmd_tour(args) -> int:
 # --- the parser -------------------------------------------------------------------------------
 
 
+def _add_fit_flags(p: argparse.ArgumentParser, optimizer: str) -> None:
+    """The training options that `train` and `classify` take alike (read by train_options)."""
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=optimizer,
+        help="the optimiser (default: %(default)s)",
+    )
+    p.add_argument(
+        "--clip-norm",
+        type=_positive,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_at_least(1),
+        help="CPU threads for training (default: by model size and load)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
+    )
+    p.add_argument(
+        "--step",
+        default="auto",
+        choices=STEPS,
+        help="the training step: fused (hand-written, faster; plain dense autoencoders in fp32 "
+        "only), autograd (any model), or auto: fused where it applies (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codings", description="Autoencoders on PyTorch: train, evaluate, encode, compare."
@@ -1114,12 +1147,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr", type=_positive, default=defaults.LR, help="learning rate (default: %(default)s)"
     )
     p.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=defaults.OPTIMIZER,
-        help="the optimiser (default: %(default)s)",
-    )
-    p.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
@@ -1141,11 +1168,6 @@ def build_parser() -> argparse.ArgumentParser:
         "none with --epochs)",
     )
     p.add_argument(
-        "--clip-norm",
-        type=_positive,
-        help="clip the gradient norm to this value (default: no clipping)",
-    )
-    p.add_argument(
         "--scale",
         choices=("auto", "standard", "minmax", "none"),
         default="auto",
@@ -1160,24 +1182,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validation share held out of a user's file (default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
-    p.add_argument(
-        "--threads",
-        type=_at_least(1),
-        help="CPU threads for training (default: by model size and load)",
-    )
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        choices=PRECISIONS,
-        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
-    )
-    p.add_argument(
-        "--step",
-        default="auto",
-        choices=STEPS,
-        help="the training step: fused (hand-written, faster; plain dense autoencoders in fp32 "
-        "only), autograd (any model), or auto: fused where it applies (default: %(default)s)",
-    )
+    _add_fit_flags(p, optimizer=defaults.OPTIMIZER)
     p.add_argument(
         "--binarize",
         action="store_true",
@@ -1259,6 +1264,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
+    _add_fit_flags(p, optimizer="adam")
     p.add_argument("--out", help="folder for the classifier (default: DIR/classifier-MODE)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     _add_json(p)
