@@ -478,3 +478,17 @@ def test_a_layerwise_estimator_reports_with_verbose(capsys):
     err = capsys.readouterr().err
     # Two phases and the fine-tuning, each with its table of two epochs.
     assert err.count("train_loss") >= 3 and "phase 2/2" in err, err
+
+
+def test_to_dict_is_json_and_gives_the_options_back():
+    from pathlib import Path
+
+    from codings.progress import EpochTable
+
+    o = TrainOptions(
+        epochs=3, device=torch.device("cpu"), checkpoint=Path("a/b.safetensors"), clip_norm=1.0
+    )
+    d = json.loads(json.dumps(o.to_dict()))
+    assert d["device"] == "cpu" and d["checkpoint"] == "a/b.safetensors"
+    assert TrainOptions(**d) == dataclasses.replace(o, device="cpu", checkpoint="a/b.safetensors")
+    assert TrainOptions(progress=EpochTable(sys.stderr)).to_dict()["progress"] is True

@@ -101,6 +101,16 @@ class TrainOptions:
         ):
             raise ValueError(f"chunk_size={chunk!r} must be a positive whole number, or None")
 
+    def to_dict(self) -> dict:
+        """The options as JSON values, e.g. for a run's record: a device or path as text, a
+        progress reporter as True."""
+        out = {name: getattr(self, name) for name in FIELDS}  # asdict would copy a reporter
+        for key in ("device", "checkpoint", "resume"):
+            if out[key] is not None:
+                out[key] = str(out[key])
+        out["progress"] = bool(out["progress"])
+        return out
+
 
 #: The option names, in the order of the dataclass.
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainOptions))
