@@ -54,6 +54,33 @@ def test_the_file_is_data_not_code(tmp_path, trained):
     assert b"pickle" not in raw and b"\x80\x04" not in raw[: 8 + n]
 
 
+def test_a_part_is_saved_under_its_prefix_and_covered_by_the_checksum(tmp_path, trained):
+    from safetensors.torch import load_file
+
+    from codings.checkpoint import load_part
+
+    m, X = trained
+    other = build("linear", n_features=12, latent_dim=2, seed=1)
+    path = save(m, tmp_path / "m.safetensors", metadata={"ae": other.config}, parts={"ae/": other})
+    x = torch.from_numpy(X)
+    assert torch.equal(load(path).encode(x), m.encode(x))  # the main model ignores the part
+    part = load_part(path, read_metadata(path)["ae"], "ae/")
+    assert torch.equal(part.encode(x), other.encode(x))
+    tensors = load_file(path)
+    assert {k for k in tensors if k.startswith("ae/")} == {f"ae/{k}" for k in other.state_dict()}
+    with pytest.raises(ValueError, match="prefix ends in '/'"):
+        save(m, tmp_path / "bad.safetensors", parts={"ae": other})
+    # A changed weight of the part is found, as one of the main model's is.
+    key = next(k for k in tensors if k.startswith("ae/"))
+    tensors[key] = tensors[key] + 1
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])["__metadata__"]
+    save_file(tensors, path, metadata=header)
+    with pytest.raises(CheckpointError, match="checksum"):
+        load(path)
+
+
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, trained):
     m, _ = trained
     path = tmp_path / "m.safetensors"

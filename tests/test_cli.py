@@ -66,6 +66,48 @@ def test_train_writes_model_history_metrics_and_figures(digits_run):
     assert len(history) == 3 and "val_mse" in history[-1]
 
 
+def test_train_writes_the_options_and_the_history_as_a_table(digits_run):
+    from codings.runs import Run
+
+    run = Run.open(digits_run)
+    assert run.options["hidden"] == [16, 4] and run.options["lr"] == 3e-3
+    assert run.options == run.metadata["train_args"]  # the header keeps them, as 0.1.0 did
+    saved = json.loads((digits_run / "options.json").read_text())
+    assert set(saved["data"]) == {"train", "validation"} and all(saved["data"].values())
+    lines = (digits_run / "history.csv").read_text().splitlines()
+    assert len(lines) == 1 + 3 and lines[0].startswith("epoch,")
+    assert [float(x.split(",")[0]) for x in lines[1:]] == [r["epoch"] for r in run.history]
+
+
+def test_a_run_of_codings_0_1_0_evaluates_as_it_was_trained(capsys):
+    from pathlib import Path
+
+    old = Path(__file__).parent / "data" / "run_v0_1_0"
+    r = run_json(capsys, "eval", old, "--dataset", "iris", "--split", "validation")
+    # Its validation MSE at the end of training, so its scaling was restored.
+    assert r["mse"] == pytest.approx(json.loads((old / "metrics.json").read_text())["val_mse"])
+
+
+def test_encode_with_an_estimators_file_scales_as_the_estimator_does(capsys, tmp_path):
+    from pathlib import Path
+
+    from sklearn.datasets import load_iris
+
+    old = Path(__file__).parent / "data" / "estimator_v0_1_0"
+    np.save(tmp_path / "x.npy", load_iris().data[:5])
+    run_json(
+        capsys, "encode", old / "transformer.safetensors", tmp_path / "x.npy", tmp_path / "z.npy"
+    )
+    expected = np.load(old / "expected.npy")[:, 3:]  # the estimator's transform(X)
+    assert np.allclose(np.load(tmp_path / "z.npy"), expected, atol=1e-5)
+
+
+def test_eval_on_rows_of_another_width_is_one_clear_error(capsys, digits_run):
+    code, _, err = run(capsys, "eval", digits_run, "--dataset", "iris")
+    assert code == 1
+    assert "iris has 4 features per row but the model takes rows of 64 features" in err
+
+
 def test_eval_reports_the_test_split(capsys, digits_run):
     r = run_json(capsys, "eval", digits_run, "--dataset", "digits", "--split", "test")
     assert r["split"] == "test" and r["n"] == 179

@@ -199,6 +199,22 @@ def test_pickle_round_trip_gives_identical_outputs(digits):
     assert tied.source.weight is back.model_.encoder[0][0].weight  # still one parameter
 
 
+def test_estimators_saved_by_codings_0_1_0_still_load():
+    from pathlib import Path
+
+    from sklearn.datasets import load_iris
+
+    from codings import AutoencoderClassifier, AutoencoderTransformer
+
+    old = Path(__file__).parent / "data" / "estimator_v0_1_0"
+    X = load_iris().data[:5]
+    clf = AutoencoderClassifier.load(old / "classifier.safetensors")
+    tr = AutoencoderTransformer.load(old / "transformer.safetensors")
+    got = np.hstack([clf.predict_proba(X), tr.transform(X)])
+    assert np.allclose(got, np.load(old / "expected.npy"), atol=1e-6)
+    assert clf.autoencoder_.config["kwargs"]["hidden"] == [3]
+
+
 def test_save_load_transformer(tmp_path, digits):
     X = digits.X[:200]
     est = AutoencoderTransformer(**FAST, random_state=0).fit(X)

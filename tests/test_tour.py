@@ -31,15 +31,15 @@ def test_the_tour_runs_every_step_and_writes_its_figures(tmp_path, capsys):
     assert len(result["figures"]) >= 10
     for f in result["figures"]:
         assert Path(f).stat().st_size > 1000, f
-    # The page to open: every figure (linked relative to the page), every row of the table.
+    # The page to open: every figure (inlined: the page travels alone), every row of the table.
     page = Path(result["page"])
     assert page == tmp_path / "index.html"
     text = page.read_text(encoding="utf-8")
     for f in result["figures"]:
-        assert f'<img src="{Path(f).relative_to(tmp_path).as_posix()}"' in text
+        assert "base64," in text and f'alt="{Path(f).name}"' in text
     assert text.count("<tr><td>") == len(result["rows"])
     for r in result["rows"]:
-        assert f'<td class="n">{r["value"]:.4f}</td>' in text
+        assert f'<td class="n">{r["value"]:.6g}</td>' in text
     assert "<script" not in text
 
 
@@ -62,6 +62,13 @@ def test_each_step_is_announced_as_it_starts_and_timed_as_it_ends(tmp_path, monk
     result = tour.run_tour(tmp_path, log=lines.append)
     assert torch.get_num_threads() == 2
     assert seen == [("first", True, 1), ("second", True, 1)]  # quick, single-threaded
+    # The folder is a run: its measures as metrics, its options, its lock released.
+    from codings.runs import Run
+
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a: b": 1.0}
+    assert json.loads((tmp_path / "options.json").read_text())["options"]["dataset"] == "digits"
+    with Run.create(tmp_path, exist_ok=True):
+        pass
     starts = [i for i, s in enumerate(lines) if s.endswith("step")]
     assert [lines[i] for i in starts] == ["1/2. the first step", "2/2. the second step"]
     done = [i for i, s in enumerate(lines) if " done in " in s]
@@ -71,7 +78,7 @@ def test_each_step_is_announced_as_it_starts_and_timed_as_it_ends(tmp_path, monk
     assert any("--full" in s for s in lines)
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "<h2>1/2. the first step</h2>" in page and "<h2>2/2. the second step</h2>" in page
-    assert '<tr><td>a</td><td>b</td><td class="n">1.0000</td><td></td></tr>' in page
+    assert '<tr><td>a</td><td>b</td><td class="n">1</td><td></td></tr>' in page
     assert lines[-2].endswith(f"open {tmp_path / 'index.html'}")  # the last says the budgets
 
     seen.clear()

@@ -113,10 +113,25 @@ def _weights(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
     return {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
-def save(model: nn.Module, path: str | Path, *, metadata: dict | None = None) -> Path:
-    """Save a built model's weights and configuration to one ``.safetensors`` file."""
+def save(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    metadata: dict | None = None,
+    parts: dict[str, nn.Module] | None = None,
+) -> Path:
+    """Save a built model's weights and configuration to one ``.safetensors`` file.
+
+    ``parts`` maps a prefix (``"autoencoder/"``) to a second model stored in the same file, its
+    tensors under that prefix; the caller keeps its configuration in ``metadata`` and reads it
+    back with :func:`load_part`.
+    """
     header = _header(model, metadata)
     tensors = _weights(model)
+    for prefix, part in (parts or {}).items():
+        if not prefix.endswith("/"):
+            raise ValueError(f"a part's prefix ends in '/', e.g. 'autoencoder/' (got {prefix!r})")
+        tensors.update(_weights(part, prefix=prefix))
     header[_DIGEST] = _digest(tensors)
     atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
     return Path(path)

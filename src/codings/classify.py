@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import CLASSIFIER_MODES
 from .classifier import Classifier, _HeadOnCodings, classifier, classifier_for  # noqa: F401
 from .options import UNSET, TrainOptions, refuse
 from .options import resolve as resolve_options
@@ -47,7 +48,7 @@ __all__ = [
     "train_classifier",
 ]
 
-MODES = ("frozen", "finetune", "scratch")
+MODES = CLASSIFIER_MODES
 
 
 def labelled(X, y) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 # Only what building the parser needs: numpy, torch and the library load inside the commands,
 # so `codings --help` and argument errors return at once.
 from . import __version__, defaults
-from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STEPS
+from .choices import CLASSIFIER_MODES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STEPS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,42 +82,31 @@ def _rate(text: str) -> float:
 
 # --- files the commands must not destroy ------------------------------------------------------
 
-_RUN_LOCKS: list = []  # the open lock files of the run folders this process writes
+_RUN_LOCKS: list = []  # the runs this process writes, locked until main returns
 
 
-def _lock_run_dir(out: Path) -> None:
-    """Make sure --out can be written, lock it for this process (until main returns) and
-    remove the temporary files a killed run left there."""
+def _create_run(out: Path, *, exist_ok: bool, holds: str, fix: str, command: str = "train"):
+    """A locked run folder for --out (see codings.runs.Run.create), its refusals said in the
+    command line's words. Under torchrun, rank 0 alone writes the run (and holds the lock)."""
     import os
-    import tempfile
 
-    from .checkpoint import remove_stale_temps
+    from .runs import Run, RunExists, RunLocked, RunNotWritable
 
-    if os.environ.get("RANK", "0") != "0":
-        return  # under torchrun, rank 0 alone writes the run (and holds the lock)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = open(out / ".lock", "a")  # noqa: SIM115 (held open until main returns)
-        tempfile.TemporaryFile(dir=out).close()  # the folder itself, not only the lock file
-    except OSError as e:
+        run = Run.create(out, exist_ok=exist_ok, lock=os.environ.get("RANK", "0") == "0")
+    except RunNotWritable as e:
         raise CLIError(
-            f"--out {out} cannot be written ({e.strerror or e}); choose another --out"
+            f"--out {out} cannot be written ({e.reason}); choose another --out"
         ) from None
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): no lock
-        fcntl = None
-    if fcntl is not None:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise CLIError(
-                f"another codings train is writing to {out} (lock {out / '.lock'}); "
-                "wait for it or choose another --out"
-            ) from None
-    _RUN_LOCKS.append(lock)
-    remove_stale_temps(out)  # ours alone now: no live writer's file is taken
+    except RunLocked:
+        raise CLIError(
+            f"another codings {command} is writing to {out} (lock {out / '.lock'}); "
+            "wait for it or choose another --out"
+        ) from None
+    except RunExists:
+        raise CLIError(f"{out} already holds {holds}; {fix}") from None
+    _RUN_LOCKS.append(run)
+    return run
 
 
 def _release_run_locks() -> None:
@@ -274,13 +263,13 @@ def emit(args, result: dict, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
-def _run_dir_model(path: str):
-    from .checkpoint import load
+def _open_run(path: str):
+    """The run in ``path`` (a folder or its model file), its model loaded and checked now."""
+    from .runs import Run
 
-    p = Path(path)
-    if p.is_dir() and not (p / "model.safetensors").exists():
-        raise CLIError(f"{p} has no model.safetensors; give the --out folder of `codings train`")
-    return load(p)
+    run = Run.open(path)
+    run.model  # noqa: B018 (the weights are read and checked before any data)
+    return run
 
 
 def _read_user_file(path):
@@ -293,35 +282,11 @@ def _read_user_file(path):
     return user
 
 
-def _read_input(path: str, model) -> np.ndarray:
-    return _read_model_input(path, model).X
-
-
-def _read_model_input(path: str, model):
-    """A user's file of rows for ``model``: a UserFile whose rows have the model's width."""
+def _read_model_input(path: str, run):
+    """A user's file of rows for ``run``'s model: a UserFile whose rows have the model's width."""
     user = _read_user_file(path)
-    X = user.X
-    _check_image_shape(path, user.image_shape, model)
-    n_in = model.metadata.get("n_features")
-    if n_in is not None and X.shape[1] != n_in:
-        raise CLIError(
-            f"{path} has {X.shape[1]} features per row but the model takes {n_in}; "
-            "give rows of the same kind as the training data"
-        )
+    run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
-
-
-def _check_image_shape(path, shape, model) -> None:
-    """Images must have the shape the model was trained on (a single channel aside)."""
-    trained = model.metadata.get("image_shape")
-    if shape is None or not trained:
-        return
-    if [d for d in shape if d != 1] != [d for d in trained if d != 1]:
-        size = "x".join(str(d) for d in trained)
-        raise CLIError(
-            f"{path} holds images of {shape[0]}x{shape[1]} but the model was trained on "
-            f"images of {size}; give images of that size"
-        )
 
 
 def _write_array(path: str, arr: np.ndarray, header: list[str] | None = None) -> None:
@@ -389,57 +354,28 @@ def model_kwargs(args, n_features: int, image_shape=None) -> dict:
 
     A builder with an ``image_shape`` argument gets the data set's, unless --set gives one.
     """
-    from .models import builder_params
+    from .specs import BUILDER_ARGS, builder_kwargs
 
-    params = builder_params(args.model)
-    kw: dict = {"n_features": n_features}
-    flags = {
-        "hidden": args.hidden,
-        "latent_dim": args.latent_dim,
-        "activation": args.activation,
-        "init": args.init,
-        "output": args.output,
-        "l2": args.l2,
-        "tied": args.tied or None,
-    }
-    for key, value in flags.items():
-        if value is None:
-            continue
-        if key not in params:
-            raise CLIError(f"model {args.model!r} has no {key.replace('_', '-')} option")
-        kw[key] = list(value) if key == "hidden" else value
+    extra = {}
     for item in args.set or ():
         if "=" not in item:
             raise CLIError(f"--set {item!r} must look like KEY=VALUE, e.g. --set sigma=0.3")
         key, value = item.split("=", 1)
-        key, parsed = key.replace("-", "_"), parse_value(value)
-        if key == "n_features":
-            raise CLIError(
-                f"n_features comes from the data (X has {n_features} columns); "
-                "remove --set n_features"
-            )
-        if key in params and isinstance(params[key].default, bool) and not isinstance(parsed, bool):
-            raise CLIError(f"--set {item}: {key} is true or false, not {value!r}")
-        kw[key] = parsed
-    if image_shape is not None and "image_shape" in params and "image_shape" not in kw:
-        kw["image_shape"] = list(image_shape)
-    if "init" in params and "init" not in kw:
-        kw["init"] = defaults.INIT  # the defaults study's (the builders keep the chapter's he)
-    return kw
+        extra[key.replace("-", "_")] = parse_value(value)
+    given = {key: getattr(args, key) for key in BUILDER_ARGS}
+    given["tied"] = given["tied"] or None  # --tied absent: the builder's default
+    try:
+        return builder_kwargs(args.model, n_features, given, extra, image_shape=image_shape)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def cmd_train(args) -> int:
-    from . import build, evaluate, fit, save
+    from . import build, evaluate, fit
     from .diagnostics import check_data, check_model
     from .metrics import reconstruct
     from .models import check_name
-    from .plots import (
-        feature_columns,
-        layerwise_reconstructions,
-        model_figures,
-        reconstructions,
-        training_curves,
-    )
+    from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -450,14 +386,15 @@ def cmd_train(args) -> int:
         )
     check_name(args.model)
     out = Path(args.out)
-    _lock_run_dir(out)  # before the checks below: two runs must not both find --out free
+    run = _create_run(  # before the checks below: two runs must not both find --out free
+        out,
+        exist_ok=args.resume or args.overwrite,
+        holds="a trained model",
+        fix="use --resume, --overwrite or another --out",
+    )
     state_path = out / "train_state.safetensors"
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
-    if not args.resume and (out / "model.safetensors").exists() and not args.overwrite:
-        raise CLIError(
-            f"{out} already holds a trained model; use --resume, --overwrite or another --out"
-        )
 
     ds = load_data(args.dataset, "train", args.data_dir)
     if ds.split == "all":  # a user's file: hold out a seeded validation share
@@ -506,37 +443,51 @@ def cmd_train(args) -> int:
         "n_features": int(X.shape[1]),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
         "dataset": ds.name,
-        "scaling": scaling.to_meta() if scaling else None,
         # Without validation rows (a tiny file) the numbers are the training rows': say so.
         "metrics": {f"{'val' if len(Xv) else 'train'}_{k}": v for k, v in final.items()}
         | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
-        "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
-    save(model, out / "model.safetensors", metadata=meta)
-    (out / "history.json").write_text(history.to_json())
-    (out / "metrics.json").write_text(json.dumps(meta["metrics"], indent=1))
-    figures = [str(training_curves(history.records, out / "curves.png"))]
+    figures = _write_run(run, args, model, scaling, meta, history, {"train": X, "validation": Xv})
     R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
     shown = Xv[:10] if len(Xv) else X[:10]
+    recon = run.figure_path("reconstructions.png")
     if ds.image_shape is not None and scaling is None:
-        figures.append(str(reconstructions(shown, R, ds.image_shape, out / "reconstructions.png")))
+        figures.append(str(reconstructions(shown, R, ds.image_shape, recon)))
         figures += [str(f) for f in model_figures(model, Xv if len(Xv) else X, ds.image_shape, out)]
         if args.layerwise:
             rows, labels = layerwise_rows
             path = layerwise_reconstructions(
-                rows, labels, ds.image_shape, out / "layerwise_reconstructions.png"
+                rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
-        figures.append(str(feature_columns(shown, R, out / "reconstructions.png", names=names)))
+        figures.append(str(feature_columns(shown, R, recon, names=names)))
+    from .report import write_report
+
+    report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
+    result["report"] = str(report)
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
     lines += [f"  figure: {f}" for f in figures]
+    lines.append(f"  report: {report} (open it in a browser)")
     emit(args, result, lines)
     return 0
+
+
+def _write_run(run, args, model, scaling, meta: dict, history, data: dict) -> list[str]:
+    """The model (its header: ``meta``, the scaling and the options), the history, the metrics,
+    the options with the data's fingerprints, and the training curves; the figures drawn."""
+    from .plots import training_curves
+
+    options = {k: v for k, v in vars(args).items() if k != "func"}
+    run.write_model(model, scaling=scaling, **meta, train_args=options)
+    run.write_history(history)
+    run.write_metrics(meta["metrics"])
+    run.write_options(options, data)
+    return [str(training_curves(history.records, run.figure_path("curves.png")))]
 
 
 def _refuse_out_of_range(findings) -> None:
@@ -645,17 +596,20 @@ def _fit_layerwise(args, model, X, Xv, options):
 
 
 def cmd_classify(args) -> int:
-    from .checkpoint import save
     from .classify import score, stratified_subset, train_classifier
-    from .datasets import Scaling
-    from .plots import training_curves
 
-    ae = _run_dir_model(args.dir)
+    source = _open_run(args.dir)
+    ae = source.model
     if ae.metadata.get("model") == "classifier":
         raise CLIError(f"{args.dir} holds a classifier; give the folder of an autoencoder")
     out = Path(args.out) if args.out else Path(args.dir) / f"classifier-{args.mode}"
-    if (out / "model.safetensors").exists() and not args.overwrite:
-        raise CLIError(f"{out} already holds a model; use --overwrite or another --out")
+    run = _create_run(
+        out,
+        exist_ok=args.overwrite,
+        holds="a model",
+        fix="use --overwrite or another --out",
+        command="classify",
+    )
     train = load_data(args.dataset, "train", args.data_dir)
     if train.y is None:
         raise CLIError(
@@ -664,11 +618,8 @@ def cmd_classify(args) -> int:
         )
     val = load_data(args.dataset, "validation", args.data_dir)
     test = load_data(args.dataset, "test", args.data_dir)
-    n_in = ae.metadata.get("n_features", train.X.shape[1])
-    if train.X.shape[1] != n_in:
-        raise CLIError(f"{train.name} has {train.X.shape[1]} features but the model takes {n_in}")
-    scaling = Scaling.from_meta(ae.metadata.get("scaling"))
-    X, Xv, Xt = (scaling.forward(d.X) if scaling else d.X for d in (train, val, test))
+    source.check_input(train.X, source=train.name)
+    X, Xv, Xt = (source.to_model(d.X) for d in (train, val, test))
     try:
         idx = stratified_subset(train.y, args.labels, seed=args.seed)
     except ValueError as e:
@@ -694,20 +645,16 @@ def cmd_classify(args) -> int:
         **{k: v for k, v in history.last.items() if k.startswith("val_")},
     }
     meta = {
-        "n_features": int(n_in),
+        "n_features": int(X.shape[1]),
         "image_shape": ae.metadata.get("image_shape"),
         "dataset": train.name,
-        "scaling": scaling.to_meta() if scaling else None,
         "autoencoder": str(args.dir),
         "mode": args.mode,
         "labels": int(len(idx)),
         "metrics": metrics,
-        "train_args": {k: v for k, v in vars(args).items() if k != "func"},
     }
-    save(clf, out / "model.safetensors", metadata=meta)
-    (out / "history.json").write_text(history.to_json())
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    figure = str(training_curves(history.records, out / "curves.png"))
+    data = {"train": X[idx], "validation": Xv}
+    [figure] = _write_run(run, args, clf, source.scaling, meta, history, data)
     result = {
         "out": str(out),
         "mode": args.mode,
@@ -729,21 +676,14 @@ def cmd_classify(args) -> int:
 
 def cmd_eval(args) -> int:
     from . import evaluate
-    from .datasets import Scaling
 
-    model = _run_dir_model(args.dir)
+    run = _open_run(args.dir)
+    model = run.model
     ds = load_data(args.dataset, args.split, args.data_dir)
-    X = ds.X
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    if scaling is not None:
-        X = scaling.forward(X)
-    if X.shape[1] != model.metadata.get("n_features", X.shape[1]):
-        raise CLIError(
-            f"{ds.name} has {X.shape[1]} features but the model takes "
-            f"{model.metadata['n_features']}"
-        )
+    run.check_input(ds.X, source=ds.name)
+    X = run.to_model(ds.X)
     if args.binarize:
-        X = _binarized(X, scaling, "eval")
+        X = _binarized(X, run.scaling, "eval")
     metrics = evaluate(model, X, progress=_progress(args), seed=args.seed)  # same every run
     if args.nll_samples is not None:
         from .generative import nll_report
@@ -778,18 +718,11 @@ def _binarized(X: np.ndarray, scaling, command: str) -> np.ndarray:
     return binarize(X, seed=BINARIZE_SEED)
 
 
-def _image_shape(model, d: int) -> tuple[int, int]:
-    shape = model.metadata.get("image_shape") or _guess_shape(d)
+def _image_shape(run, d: int, what: str = "a figure") -> tuple[int, int]:
+    shape = run.image_shape or _guess_shape(d)
     if shape is None:
-        raise CLIError("a figure needs image data (the model was trained on non-image rows)")
+        raise CLIError(f"{what} needs image data (the model was trained on non-image rows)")
     return tuple(shape)
-
-
-def _to_data(model, X: np.ndarray) -> np.ndarray:
-    from .datasets import Scaling
-
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    return scaling.inverse(X) if scaling else X
 
 
 def cmd_sample(args) -> int:
@@ -798,13 +731,14 @@ def cmd_sample(args) -> int:
     from .generative import sample, sample_chain
     from .plots import image_grid
 
-    model = _run_dir_model(args.dir)
+    run = _open_run(args.dir)
+    model = run.model
     if getattr(model, "prior", None) is not None:
         how = "drawn from the prior and decoded"
         S = sample(model, args.n, seed=args.seed, mean=not args.binary)
     elif getattr(model, "corruption", None) is not None:
         how = f"the last states of {args.n} denoising Markov chains of {args.steps} steps"
-        d = int(model.metadata["n_features"])
+        d = run.n_features
         x0 = np.random.default_rng(args.seed).random((args.n, d), dtype=np.float32)
         S = sample_chain(model, x0, args.steps, seed=args.seed, draw=args.binary)[-1]
     else:
@@ -812,10 +746,10 @@ def cmd_sample(args) -> int:
             f"model {model.metadata['model']!r} is neither generative (vae, aae) nor denoising, "
             "so it has nothing to sample from"
         )
-    S = _to_data(model, S)
+    S = run.to_data(S)
     out = Path(args.out)
     if out.suffix.lower() == ".png":
-        image_grid(S, _image_shape(model, S.shape[1]), out, title=f"{args.n} samples")
+        image_grid(S, _image_shape(run, S.shape[1]), out, title=f"{args.n} samples")
     else:
         _write_array(args.out, S)
     result = {"output": args.out, "shape": list(S.shape), "how": how}
@@ -823,40 +757,38 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _endpoint(text: str, model, X):
+def _endpoint(text: str, run, X):
     """An index into ``X`` or a file holding one example."""
     if text.lstrip("-").isdigit():
         i = int(text)
         if X is None or not -len(X) <= i < len(X):
             raise CLIError(f"index {i} is outside the data ({0 if X is None else len(X)} rows)")
         return X[i]
-    rows = _read_input(text, model)
+    rows = _read_model_input(text, run).X
     if len(rows) != 1:
         raise CLIError(f"{text} has {len(rows)} rows; give a file with one example")
     return rows[0]
 
 
 def cmd_interpolate(args) -> int:
-    from .datasets import Scaling
     from .generative import interpolate
     from .plots import image_rows
 
-    model = _run_dir_model(args.dir)
+    run = _open_run(args.dir)
+    model = run.model
     X = None
     if args.source.lstrip("-").isdigit() or args.target.lstrip("-").isdigit():
         name = args.dataset or model.metadata.get("dataset")
         if not name:
             raise CLIError("indices need --dataset (the model does not record its data set)")
         X = load_data(name, args.split, args.data_dir).X
-    a, b = _endpoint(args.source, model, X), _endpoint(args.target, model, X)
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    if scaling is not None:
-        a, b = scaling.forward(a[None])[0], scaling.forward(b[None])[0]
-    R = _to_data(model, interpolate(model, a, b, steps=args.steps))
+    a, b = _endpoint(args.source, run, X), _endpoint(args.target, run, X)
+    a, b = run.to_model(a[None])[0], run.to_model(b[None])[0]
+    R = run.to_data(interpolate(model, a, b, steps=args.steps))
     out = Path(args.out)
     if out.suffix.lower() == ".png":
         title = f"from {args.source} to {args.target}"
-        image_rows([R], _image_shape(model, R.shape[1]), out, title=title)
+        image_rows([R], _image_shape(run, R.shape[1]), out, title=title)
     else:
         _write_array(args.out, R)
     line = f"wrote {len(R)} decoded codings from {args.source} to {args.target} -> {args.out}"
@@ -865,24 +797,24 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_latent(args) -> int:
-    from .datasets import Scaling
     from .generative import latent_plane
     from .metrics import encode
     from .plots import latent_scatter
 
-    model = _run_dir_model(args.dir)
+    run = _open_run(args.dir)
+    model = run.model
     name = args.dataset or model.metadata.get("dataset")
     if not name:
         raise CLIError("give --dataset (the model does not record its data set)")
     ds = load_data(name, args.split, args.data_dir)
     X, y = ds.X[: args.n], (ds.y[: args.n] if ds.y is not None else None)
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    Z = encode(model, scaling.forward(X) if scaling else X)
+    run.check_input(X, source=ds.name)
+    Z = encode(model, run.to_model(X))
     kw = {}
     if Z.shape[1] == 2 and getattr(model, "prior", None) is not None:
         grid, half = latent_plane(model, args.grid, codings=Z)
-        shape = _image_shape(model, X.shape[1])
-        kw = {"grid": _to_data(model, grid), "extent": half, "image_shape": shape}
+        shape = _image_shape(run, X.shape[1])
+        kw = {"grid": run.to_data(grid), "extent": half, "image_shape": shape}
     latent_scatter(Z, y, args.out, title=f"{model.metadata['model']}: {name} codings", **kw)
     result = {"output": args.out, "n": len(Z), "latent_dim": int(Z.shape[1])}
     emit(args, result, [f"drew {len(Z)} codings ({Z.shape[1]}-D) -> {args.out}"])
@@ -890,25 +822,23 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from .datasets import Scaling
     from .metrics import encode
 
     _refuse_same_file(args.input, args.output)
-    model = _run_dir_model(args.dir)
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
+    run = _open_run(args.dir)
+    model = run.model
     if args.input.endswith(".npy") and args.output.endswith(".npy"):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
 
-        X, divisor = _mapped_input(args.input, model)
-        transform = scaling.forward if scaling else None
+        X, divisor = _mapped_input(args.input, run)
+        transform = run.to_model if run.scaling else None
         if divisor != 1:  # uint8 images: pixels to [0, 1], a chunk at a time
             transform = _then(lambda b: b / divisor, transform)
         shape = encode_to_npy(model, X, args.output, transform=transform, progress=_progress(args))
     else:
-        user = _read_model_input(args.input, model)
-        X = user.X
-        Z = encode(model, scaling.forward(X) if scaling else X, progress=_progress(args))
+        user = _read_model_input(args.input, run)
+        Z = encode(model, run.to_model(user.X), progress=_progress(args))
         # A CSV with column names gets codings with names too: z0, z1, ...
         header = [f"z{i}" for i in range(Z.shape[1])] if user.columns else None
         _write_array(args.output, Z, header=header)
@@ -925,7 +855,7 @@ def _then(first, second):
     return first if second is None else (lambda b: second(first(b)))
 
 
-def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
+def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
     """A memory-mapped .npy file as rows (images flattened without reading them) and the
     divisor that brings its pixels to [0, 1]."""
     import numpy as np
@@ -942,36 +872,28 @@ def _mapped_input(path: str, model) -> tuple[np.ndarray, int]:
 
         raise CLIError(f"{path}: {complex_message('the file', X.dtype)}")
     rows, image_shape, divisor = image_rows(X)
+    run.check_input(rows, source=str(path), image_shape=image_shape)
     if image_shape is not None:
-        _check_image_shape(path, image_shape, model)
         print(
             f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
         )
-        X = rows
-    n_in = model.metadata.get("n_features")
-    if X.ndim != 2 or len(X) == 0 or (n_in is not None and X.shape[1] != n_in):
-        raise CLIError(
-            f"{path} has shape {X.shape}; the model takes rows of {n_in} features "
-            "(shape (n_samples, n_features))"
-        )
-    return X, divisor
+    return rows, divisor
 
 
 def cmd_reconstruct(args) -> int:
-    from .datasets import Scaling
     from .metrics import reconstruct
     from .plots import reconstructions
 
     _refuse_same_file(args.input, args.output)
     if args.plot:
         _refuse_same_file(args.input, args.plot)
-    model = _run_dir_model(args.dir)
-    user = _read_model_input(args.input, model)
+    run = _open_run(args.dir)
+    user = _read_model_input(args.input, run)
     X = user.X
-    scaling = Scaling.from_meta(model.metadata.get("scaling"))
-    Xs = scaling.forward(X) if scaling else X  # the data as the model sees it
-    Rs = reconstruct(model, Xs, progress=_progress(args))
-    R = scaling.inverse(Rs) if scaling else Rs
+    scaling = run.scaling
+    Xs = run.to_model(X)  # the data as the model sees it
+    Rs = reconstruct(run.model, Xs, progress=_progress(args))
+    R = run.to_data(Rs)
     _write_array(args.output, R, header=user.columns)  # the input's columns, in its units
     # The MSE on the model's data, as train and eval report it (standardised where the model
     # standardises), and in the file's own units.
@@ -987,10 +909,8 @@ def cmd_reconstruct(args) -> int:
     if scaling:
         lines.append(f"  per-feature MSE {mse_raw:.6g} in the file's units")
     if args.plot:
-        shape = model.metadata.get("image_shape") or _guess_shape(X.shape[1])
-        if shape is None:
-            raise CLIError("--plot needs image data (the model was trained on non-image rows)")
-        result["plot"] = str(reconstructions(X, R, tuple(shape), args.plot))
+        shape = _image_shape(run, X.shape[1], "--plot")
+        result["plot"] = str(reconstructions(X, R, shape, args.plot))
         lines.append(f"figure: {args.plot}")
     emit(args, result, lines)
     return 0
@@ -1040,6 +960,33 @@ def cmd_pca_check(args) -> int:
     if "figure" in result:
         lines.append(f"  figure: {result['figure']}")
     emit(args, result, lines)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .runs import Run
+
+    run = Run.open(args.run)
+    if args.out:
+        _refuse_same_file(str(run.model_path), args.out)
+    path = write_report(run, args.out)
+    emit(args, {"report": str(path), "bytes": path.stat().st_size}, [f"report -> {path}"])
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .exporting import export
+    from .runs import Run
+
+    run = Run.open(args.run)
+    suffix = ".onnx" if args.format == "onnx" else ".pt"
+    out = Path(args.out) if args.out else run.path / f"{args.part}{suffix}"
+    _refuse_same_file(str(run.model_path), str(out))
+    path = export(run.model, out, part=args.part, format=args.format, scaling=run.scaling)
+    scaled = "with the run's scaling folded in" if run.scaling is not None else "no scaling"
+    lines = [f"exported the {args.part} ({args.format}, {scaled}) -> {path}"]
+    emit(args, {"output": str(path), "part": args.part, "format": args.format}, lines)
     return 0
 
 
@@ -1227,7 +1174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=_rate, default=0.0, help="dropout in the head (default 0)")
     p.add_argument(
         "--mode",
-        choices=("frozen", "finetune", "scratch"),
+        choices=CLASSIFIER_MODES,
         default="frozen",
         help="frozen: train the head on fixed codings; finetune: the head first, then "
         "everything at --finetune-lr; scratch: the same network from random weights "
@@ -1413,6 +1360,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(p)
     p.set_defaults(func=cmd_pca_check)
+
+    p = sub.add_parser("report", help="a run's report page: one HTML file, figures inlined")
+    p.add_argument("run", help="a run folder (codings train --out)")
+    p.add_argument("--out", help="the page to write (default: RUN/report.html)")
+    _add_json(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export", help="a run's encoder, decoder, autoencoder or outlier score as ONNX/TorchScript"
+    )
+    p.add_argument("run", help="a run folder (codings train --out)")
+    p.add_argument(
+        "--part",
+        choices=("encoder", "decoder", "autoencoder", "score", "classifier"),
+        default="encoder",
+        help="what the graph computes; score: each row's reconstruction error, higher = more "
+        "unusual (default: %(default)s)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript"),
+        default="onnx",
+        help="onnx (run with onnxruntime; needs pip install 'codings[onnx]') or torchscript "
+        "(default: %(default)s)",
+    )
+    p.add_argument("--out", help="the file to write (default: RUN/PART.onnx or RUN/PART.pt)")
+    _add_json(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("tour", help="a quick walk through what codings does, on embedded data")
     p.add_argument("--out", default="tour", help="folder for the figures (default: %(default)s)")

@@ -12,7 +12,6 @@ They pickle like any scikit-learn object; ``save``/``load`` write and read the s
 from __future__ import annotations
 
 import functools
-import json
 import numbers
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +35,9 @@ from . import defaults
 from .datasets import Scaling, fit_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
-from .models import MODELS, build, builder_params
+from .models import build
 from .options import TrainOptions, check_optimizer
+from .specs import BUILDER_ARGS, builder_kwargs
 from .threads import check as check_threads
 from .threads import step_flops, thread_count
 from .train import History, fit
@@ -57,8 +57,6 @@ __all__ = [
     "NotFittedError",
 ]
 
-# The builder arguments that are explicit estimator parameters; any other goes in model_params.
-BUILDER_ARGS = ("hidden", "latent_dim", "activation", "init", "output", "l2", "tied")
 _FLOATS = [np.float64, np.float32]
 _BATCH = 256  # rows per forward pass at inference (see _infer)
 
@@ -100,45 +98,14 @@ class _AutoencoderMixin:
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _builder_kwargs(self, n_features: int) -> dict:
-        name = self.model
-        if not isinstance(name, str) or name not in MODELS:
-            raise ValueError(
-                f"model={name!r} is not known; choose one of {', '.join(sorted(MODELS))}"
-                + suggest(name, MODELS)
-            )
-        params = builder_params(name)
-        own = ", ".join(p for p in params if p != "n_features")
-        kwargs: dict = {"n_features": n_features}
-        for arg in BUILDER_ARGS:
-            value = getattr(self, arg)
-            if value is None:
-                continue  # the builder's default
-            if arg not in params:
-                raise ValueError(
-                    f"{arg}={value!r} does not apply to model={name!r}, whose arguments are "
-                    f"{own}; leave {arg}=None"
-                )
-            kwargs[arg] = tuple(value) if arg == "hidden" and not isinstance(value, str) else value
         extra = self.model_params if self.model_params is not None else {}
         if not isinstance(extra, dict):
             raise ValueError(
-                f"model_params={extra!r} must be a dict of model {name!r}'s arguments or None"
+                f"model_params={extra!r} must be a dict of model {self.model!r}'s arguments or None"
             )
-        for key, value in extra.items():
-            if key in BUILDER_ARGS:
-                raise ValueError(
-                    f"model_params[{key!r}]: {key} is a parameter of {type(self).__name__} "
-                    f"itself; pass {key}={value!r} directly"
-                )
-            if key == "n_features" or key not in params:
-                raise ValueError(
-                    f"model_params has {key!r}, which model {name!r} does not take (n_features "
-                    f"comes from X); its arguments are {own}" + suggest(key, params)
-                )
-            kwargs[key] = value
-        if "init" in params and "init" not in kwargs:
-            kwargs["init"] = defaults.INIT  # the defaults study's (the builders keep he)
-        return kwargs
+        given = {arg: getattr(self, arg) for arg in BUILDER_ARGS}
+        owner = type(self).__name__
+        return builder_kwargs(self.model, n_features, given, extra, owner=owner)
 
     def _check_training_params(self) -> None:
         frac = self.validation_fraction
@@ -944,20 +911,16 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Save to one ``.safetensors`` file: the classifier network, the pretrained autoencoder
         (tensors ``autoencoder/*``, its configuration in the JSON) and the estimator's JSON."""
-        from safetensors.torch import save as st_save
-
-        from .checkpoint import _KEY, _header, _weights, atomic_write
+        from .checkpoint import save
 
         self._check_fitted()
         meta = self._metadata()
         meta["autoencoder"] = self.autoencoder_.config
-        tensors = {**_weights(self.model_), **_weights(self.autoencoder_, prefix="autoencoder/")}
-        header = _header(self.model_, {"estimator": meta})
-        atomic_write(path, st_save(tensors, metadata={_KEY: json.dumps(header)}))
-        return Path(path)
+        parts = {"autoencoder/": self.autoencoder_}
+        return save(self.model_, path, metadata={"estimator": meta}, parts=parts)
 
     def _check_mode(self) -> None:
-        from .classify import MODES
+        from .choices import CLASSIFIER_MODES as MODES
 
         if self.mode not in MODES:
             raise ValueError(

@@ -8,7 +8,6 @@ discriminator, say) offers ``model.objectives() -> {name: parameters}`` and
 
 from __future__ import annotations
 
-import json
 import math
 import mmap
 import os
@@ -58,16 +57,15 @@ class History:
     def to_json(self, indent: int | None = 1) -> str:
         """Strict JSON (no bare NaN or Infinity, which strict parsers refuse): a value that is
         not finite is written as null; :meth:`from_json` reads it back as NaN."""
-        clean = [
-            {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
-            for r in self.records
-        ]
-        return json.dumps(clean, indent=indent, allow_nan=False)
+        from .runs import history_json
+
+        return history_json(self.records, indent=indent)
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        records = json.loads(text)
-        return cls([{k: math.nan if v is None else v for k, v in r.items()} for r in records])
+        from .runs import history_records
+
+        return cls(history_records(text))
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -39,17 +39,22 @@ def run_tour(
 
     if dataset not in ("digits", "mnist", "fashion-mnist"):
         raise ValueError(f"tour dataset {dataset!r}: choose digits (quick), mnist or fashion-mnist")
+    from ..runs import Run
+
     t = Tour(out=Path(out), dataset=dataset, data_dir=data_dir, seed=seed, log=log, full=full)
-    t.out.mkdir(parents=True, exist_ok=True)
-    if not t.quick:
-        return _run_steps(t)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
+    # A run folder like any other (locked while written, a killed tour's temporary files
+    # removed), holding the tour's options, its measures as metrics, its figures and its page.
+    with Run.create(t.out, exist_ok=True) as t.run:
+        t.run.write_options({"dataset": dataset, "seed": seed, "full": full, "data_dir": data_dir})
+        if not t.quick:
             return _run_steps(t)
-    finally:
-        torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with threadpool_limits(limits=1):
+                return _run_steps(t)
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _run_steps(t: Tour) -> dict:
@@ -71,6 +76,8 @@ def _run_steps(t: Tour) -> dict:
     t.say(f"{'step':40s} {'measure':22s} {'value':>10s}  reference")
     for name, measure, value, ref in rows:
         t.say(f"{name:40s} {measure:22s} {value:10.4f}  {ref}")
+    if t.run is not None:
+        t.run.write_metrics({f"{name}: {measure}": value for name, measure, value, _ in rows})
     page = write_page(t, sections, rows, elapsed)
     t.say(f"\n{len(t.figures)} figures in {t.out}/ ({elapsed:.0f} s in all); open {page}")
     if t.demo:
@@ -89,52 +96,26 @@ def _run_steps(t: Tour) -> dict:
 def write_page(t: Tour, sections, rows: list[Row], seconds: float) -> Path:
     """``index.html`` in the tour's folder: each step's text and figures, then the table.
 
-    One self-contained file beside the figures (relative links, no scripts), written atomically.
+    Made like a run's report (:func:`codings.report.page`): one self-contained file, figures
+    inlined, no scripts, written atomically.
     """
     import html
-    import os
 
-    def rel(path: str) -> str:
-        p = Path(path)
-        return p.relative_to(t.out).as_posix() if p.is_relative_to(t.out) else p.as_posix()
+    from ..report import image, page, table
 
     budget = "quick budgets" if t.demo else "full budgets"
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>codings tour: {html.escape(t.dataset)}</title>",
-        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-        "pre{white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}"
-        "td.n{text-align:right;font-family:monospace}</style></head><body>",
-        f"<h1>The tour of codings on {html.escape(t.dataset)}</h1>",
-        f"<p>{len(sections)} steps, {budget}, {seconds:.0f} s in all, seed {t.seed}.</p>",
-    ]
+    body = [f"<p>{len(sections)} steps, {budget}, {seconds:.0f} s in all, seed {t.seed}.</p>"]
     for said, figures in sections:
         title, *rest = said or ["(a step)"]
-        parts.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(f"<h2>{html.escape(title)}</h2>")
         if rest:
-            parts.append("<pre>" + html.escape("\n".join(line.strip() for line in rest)) + "</pre>")
-        for fig in figures:
-            src = html.escape(rel(fig), quote=True)
-            parts.append(f'<p><img src="{src}" alt="{src}"></p>')
-    parts.append("<h2>Results</h2><table><tr><th>step</th><th>measure</th><th>value</th>")
-    parts.append("<th>reference</th></tr>")
-    for name, measure, value, ref in rows:
-        cells = (html.escape(name), html.escape(measure), f"{value:.4f}", html.escape(ref))
-        parts.append(
-            f'<tr><td>{cells[0]}</td><td>{cells[1]}</td><td class="n">{cells[2]}</td>'
-            f"<td>{cells[3]}</td></tr>"
-        )
-    parts.append("</table>")
+            body.append("<pre>" + html.escape("\n".join(line.strip() for line in rest)) + "</pre>")
+        body += [image(fig) for fig in figures]
+    body.append("<h2>Results</h2>")
+    body.append(table(rows, ("step", "measure", "value", "reference"), id="metrics"))
     if t.demo:
-        parts.append(
+        body.append(
             "<p>These are the quick budgets; <code>codings tour --full</code> runs each "
             "step at its full one.</p>"
         )
-    parts.append("</body></html>\n")
-    path = t.out / "index.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return page(f"The tour of codings on {t.dataset}", body, t.out / "index.html")

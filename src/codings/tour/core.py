@@ -22,6 +22,7 @@ class Tour:
     # The layer-wise step's autoencoder, which the pretraining step puts a classifier on (that
     # step trains its own when this is None: run alone, or on MNIST's recipe).
     pretrained: Any = None
+    run: Any = None  # the folder as a codings.runs.Run (locked while the tour writes it)
 
     heading: str = ""  # the step's number, put before the first line it says
     said: list[str] = field(default_factory=list)  # every line, for the page (index.html)
@@ -46,6 +47,10 @@ class Tour:
         from ..datasets import load_dataset
 
         return load_dataset(self.dataset, split, data_dir=self.data_dir)
+
+    def figure_path(self, name: str) -> Path:
+        """Where the figure ``name`` goes: in the tour's run folder."""
+        return self.run.figure_path(name) if self.run is not None else self.out / name
 
     def figure(self, path) -> str:
         self.figures.append(str(path))

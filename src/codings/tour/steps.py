@@ -86,9 +86,13 @@ def tour_stacked(t: Tour) -> list[Row]:
     )
     hist = fit(model, train.X, X_val=val.X, epochs=epochs, batch_size=batch, lr=lr, seed=t.seed)
     mse = evaluate(model, val.X)["mse"]
-    t.figure(training_curves(hist.records, t.out / "stacked_curves.png"))
+    t.figure(training_curves(hist.records, t.figure_path("stacked_curves.png")))
     R = reconstruct(model, val.X[:10])
-    t.figure(reconstructions(val.X[:10], R, val.image_shape, t.out / "stacked_reconstructions.png"))
+    t.figure(
+        reconstructions(
+            val.X[:10], R, val.image_shape, t.figure_path("stacked_reconstructions.png")
+        )
+    )
     baseline = _pca_mse(train.X, val.X, hidden[-1])
     t.say(
         f"   validation per-pixel MSE {mse:.5f} (PCA with {hidden[-1]} components: {baseline:.5f})"
@@ -140,10 +144,10 @@ def tour_layerwise(t: Tour) -> list[Row]:
     t.pretrained = model  # the next step puts a classifier on its encoder
     t.figure(
         layerwise_reconstructions(
-            rows_shown, labels, train.image_shape, t.out / "layerwise_reconstructions.png"
+            rows_shown, labels, train.image_shape, t.figure_path("layerwise_reconstructions.png")
         )
     )
-    t.figure(filters(model, train.image_shape, t.out / "layerwise_features.png"))
+    t.figure(filters(model, train.image_shape, t.figure_path("layerwise_features.png")))
     per_phase = ", ".join(f"{m:.5f}" for m in test_mse)
     t.say(f"   test per-pixel MSE after each phase: {per_phase} (no fine-tuning)")
     return [
@@ -243,12 +247,12 @@ def tour_regularised(t: Tour) -> list[Row]:
     shape = val.image_shape
     t.figure(
         denoising_figure(
-            noisy, val.X[:10], reconstruct(model, noisy), shape, t.out / "denoising.png"
+            noisy, val.X[:10], reconstruct(model, noisy), shape, t.figure_path("denoising.png")
         )
     )
     acts = mean_activations(model, val.X)
-    t.figure(activation_histogram(acts, target, t.out / "sparse_activations.png"))
-    t.figure(filters(model, shape, t.out / "denoising_filters.png"))
+    t.figure(activation_histogram(acts, target, t.figure_path("sparse_activations.png")))
+    t.figure(filters(model, shape, t.figure_path("denoising_filters.png")))
     t.say(
         f"   from noisy inputs: per-pixel MSE to the clean images {err:.5f}, plain {err_plain:.5f} "
         f"(ratio {err / err_plain:.3f}); mean activation {np.mean(acts):.3f}, "
@@ -299,7 +303,7 @@ def tour_generative(t: Tour) -> list[Row]:
             image_grid(
                 S,
                 train.image_shape,
-                t.out / f"{name}_samples.png",
+                t.figure_path(f"{name}_samples.png"),
                 title=f"{name}: samples from the prior",
             )
         )
@@ -309,7 +313,7 @@ def tour_generative(t: Tour) -> list[Row]:
             image_rows(
                 [strip],
                 train.image_shape,
-                t.out / f"{name}_interpolation.png",
+                t.figure_path(f"{name}_interpolation.png"),
                 title=f"{name}: from test #{a} to test #{b}",
             )
         )
@@ -319,7 +323,7 @@ def tour_generative(t: Tour) -> list[Row]:
             latent_scatter(
                 Z,
                 test.y,
-                t.out / f"{name}_latent.png",
+                t.figure_path(f"{name}_latent.png"),
                 grid=plane,
                 image_shape=train.image_shape,
                 extent=half,
