@@ -57,6 +57,18 @@ __all__ = [
     "NotFittedError",
 ]
 
+# The training options that are estimator parameters (option -> parameter).
+_OWN_OPTIONS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "seed": "random_state",
+    "patience": "patience",
+    "device": "device",
+    "threads": "threads",
+    "progress": "verbose",
+}
 _FLOATS = [np.float64, np.float32]
 _BATCH = 256  # rows per forward pass at inference (see _infer)
 
@@ -197,8 +209,40 @@ class _AutoencoderMixin:
             device=self.device,
             threads=self.threads,
             progress=self._reporter(),
+            **self._extra_train_options(),
             **run,
         )
+
+    def _extra_train_options(self) -> dict:
+        """``train_options``, checked: only the options that are not parameters here."""
+        from .options import FIELDS
+
+        extra = self.train_options if self.train_options is not None else {}
+        if not isinstance(extra, dict):
+            raise ValueError(
+                f"train_options={extra!r} must be a dict of training options or None, e.g. "
+                "{'clip_norm': 1.0}"
+            )
+        name = type(self).__name__
+        for key in extra:
+            param = _OWN_OPTIONS.get(key)
+            if param is not None:
+                raise ValueError(
+                    f"train_options[{key!r}]: {key} is set by {name}'s parameter {param}; "
+                    f"pass {param}=... instead"
+                )
+            if key in ("checkpoint", "resume", "chunk_size"):
+                raise ValueError(
+                    f"{name} does not take {key} in train_options (it trains from memory, in "
+                    "one call); train the model with codings.fit for that"
+                )
+            if key not in FIELDS:
+                raise ValueError(
+                    f"train_options has {key!r}, which is not a training option; the options "
+                    f"are {', '.join(k for k in FIELDS if k not in _OWN_OPTIONS)}"
+                    + suggest(key, FIELDS)
+                )
+        return dict(extra)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the units the model was trained in (see ``scale``)."""
@@ -477,6 +521,15 @@ _PARAMS_DOC = """
         torch's CPU threads while fitting and predicting; None or "auto" chooses from the size
         of the work and the machine's load (one thread for small models or busy machines, never
         more than a joblib worker's ``OMP_NUM_THREADS``), see :func:`codings.threads.policy`.
+    train_options : dict, default=None
+        Any other training options of :class:`codings.TrainOptions` by name, for every training
+        stage: ``weight_decay``, ``clip_norm``, ``lr_schedule``, ``precision``, ``restore_best``
+        or ``step`` (``"fused"``: the autoencoder's; a classifier's head trains through
+        autograd), e.g. ``{"clip_norm": 1.0, "precision": "bf16"}``. The options that are
+        parameters here (``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``patience``,
+        ``device``, ``threads``; ``random_state`` and ``verbose``) are refused in it, and so are
+        ``checkpoint``, ``resume`` and ``chunk_size`` (an estimator trains from memory, in one
+        call).
 """
 
 
@@ -544,6 +597,7 @@ class AutoencoderTransformer(
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.hidden = hidden
@@ -566,6 +620,7 @@ class AutoencoderTransformer(
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y=None):
@@ -676,6 +731,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.contamination = contamination
@@ -699,6 +755,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y=None):
@@ -812,6 +869,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.mode = mode
@@ -838,6 +896,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y, X_unlabeled=None):
@@ -880,7 +939,12 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
             mode=self.mode,
             hidden=tuple(self.head_hidden),
             n_classes=len(self.classes_),
-            options=replace(options, device=_device(self.autoencoder_)),
+            # step="fused" is the autoencoder's: a classifier trains through autograd.
+            options=replace(
+                options,
+                device=_device(self.autoencoder_),
+                step="auto" if options.step == "fused" else options.step,
+            ),
         )
         return self
 
