@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= $(if $(CODINGS_DATA_DIR),$(CODINGS_DATA_DIR),$(wildcard ../shared/data))
 
-.PHONY: demo test lint bench reproduce clean
+.PHONY: demo test notebook lint bench reproduce clean
 
 # What the tour imports (a torch optimiser imports torch._dynamo, and with it sympy).
 define WARM_UP
@@ -21,16 +21,27 @@ export WARM_UP
 # those modules, once, even where PYTHONDONTWRITEBYTECODE is set. Others compile on first use.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile "torch==2.13.0" -e ".[dev,onnx]" \
-		|| $(BIN)/pip install --quiet --no-compile "torch>=2.2,<=2.14.1" -e ".[dev,onnx]"
+	$(BIN)/pip install --quiet --no-compile "torch==2.13.0" -e ".[dev,onnx,notebook]" \
+		|| $(BIN)/pip install --quiet --no-compile "torch>=2.2,<=2.14.1" -e ".[dev,onnx,notebook]"
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c "$$WARM_UP"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/codings tour --out tour
 
+# The tests, then the notebook run from top to bottom in a real kernel (nbmake): a cell that
+# raises, or runs past the per-cell timeout (seconds), fails the run.
+NOTEBOOK := notebooks/autoencoders.ipynb
 test: $(STAMP)
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m pytest
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 $(NOTEBOOK)
+
+# The notebook with its outputs (figures included), for reading: notebooks/out/autoencoders.ipynb.
+# The committed notebook stays without outputs.
+notebook: $(STAMP)
+	mkdir -p notebooks/out
+	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/jupyter-execute --timeout=300 \
+		--output=out/autoencoders $(NOTEBOOK)
 
 # Every published result at its full budget (hours on a CPU; see RESULTS.md), then RESULTS.md.
 # `make reproduce ARGS=--quick` makes the smoke runs (marked as such in RESULTS.md); one script
@@ -59,8 +70,8 @@ bench: $(STAMP) $(KERAS_VENV)/.installed
 	CODINGS_DATA_DIR=$(abspath $(DATA)) $(BIN)/python benchmarks/memory.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
 	$(BIN)/lint-imports --no-cache
 
 clean:

@@ -120,3 +120,20 @@ def test_training_curves_of_an_empty_history_say_so(figures):
     plots.training_curves([], "c.png")
     (ax,) = figures[0].axes
     assert [t.get_text() for t in ax.texts] == ["no epochs trained"]
+
+
+def test_drawing_leaves_a_backend_already_in_use_alone(tmp_path):
+    # In a notebook pyplot runs the inline backend; switching it to Agg would make every later
+    # figure of the user's silently not show.
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot as plt\n"
+        "import numpy as np; from codings.plots import image_grid\n"
+        f"image_grid(np.random.rand(4, 64), (8, 8), {str(tmp_path / 'g.png')!r})\n"
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+    assert (tmp_path / "g.png").stat().st_size > 0

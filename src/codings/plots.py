@@ -13,9 +13,14 @@ if TYPE_CHECKING:
 
 
 def _plt():
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    # Files only: the Agg backend, unless pyplot is already in use (a notebook's inline
+    # backend, say), whose figures switching would silently stop showing.
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
