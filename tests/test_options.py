@@ -64,13 +64,11 @@ TABLE = {
     },
     "cli train": {
         **dict.fromkeys(FIELDS, H),
-        "weight_decay": ABSENT,
         "restore_best": ABSENT,
         "chunk_size": ABSENT,
     },
     "cli train --layerwise": {
         **dict.fromkeys(FIELDS, H),
-        "weight_decay": ABSENT,
         "restore_best": ABSENT,
         "chunk_size": ABSENT,
         "checkpoint": ABSENT,  # the command line writes none for layer-wise training
@@ -82,6 +80,7 @@ TABLE = {
             ("epochs", "batch_size", "lr", "lr_schedule", "seed", "patience", "device"), H
         ),
         **dict.fromkeys(("optimizer", "clip_norm", "precision", "threads", "step"), H),
+        "weight_decay": H,
         "progress": H,
     },
 }

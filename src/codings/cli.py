@@ -506,6 +506,7 @@ _RESUME_OPTIONS = {
     "batch_size": "--batch-size",
     "optimizer": "--optimizer",
     "clip_norm": "--clip-norm",
+    "weight_decay": "--weight-decay",
     "seed": "--seed",
     "patience": "--patience",
     "lr_schedule": "--lr-schedule",
@@ -1016,6 +1017,12 @@ def _add_fit_flags(p: argparse.ArgumentParser, optimizer: str) -> None:
         choices=OPTIMIZERS,
         default=optimizer,
         help="the optimiser (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=_non_negative,
+        default=0.0,
+        help="the optimiser's weight decay (default: %(default)s)",
     )
     p.add_argument(
         "--clip-norm",
