@@ -7,8 +7,19 @@ import numpy as np
 import torch
 
 
-def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.Tensor:
-    """A float32 tensor (2-D or image-shaped) from an array or tensor, copying only if needed."""
+def as_tensor(
+    X,
+    device: torch.device | None = None,
+    name: str = "X",
+    *,
+    dtype: torch.dtype = torch.float32,
+    offset: int = 0,
+) -> torch.Tensor:
+    """A float32 tensor (2-D or image-shaped) from an array or tensor, copying only if needed.
+
+    ``dtype``: float64 for a float64 model (converted straight to it, never through float32).
+    ``offset``: the index of ``X``'s first row in the data set it is a batch of (for errors).
+    """
     if isinstance(X, torch.Tensor):
         t = X.detach()
         if t.is_complex():
@@ -19,14 +30,16 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
             raise ValueError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
         if np.iscomplexobj(arr):
             raise ValueError(complex_message(name, arr.dtype))
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        arr = np.ascontiguousarray(arr, dtype=np.float64 if dtype == torch.float64 else np.float32)
         t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a memory map
-    t = t.to(device=device or t.device, dtype=torch.float32)
+    t = t.to(device=device or t.device, dtype=dtype)
     if t.ndim < 2 or t.shape[0] == 0:
         raise ValueError(
             f"{name} must have shape (n_samples, n_features) with n_samples >= 1; "
             f"got {tuple(t.shape)}"
         )
+    if t.is_meta:  # shapes only (a stand-in device): no values to check
+        return t
     # In slices: a check of the whole array at once would briefly need as much memory again.
     for start in range(0, t.shape[0], 8192):
         block = t[start : start + 8192]
@@ -35,7 +48,7 @@ def as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.T
         if bool(torch.isfinite(block.sum())) or bool(torch.isfinite(block).all()):
             continue
         bad = torch.nonzero(~torch.isfinite(block))[0]
-        bad[0] += start
+        bad[0] += offset + start
         bad = bad.tolist()
         raise ValueError(
             f"{name} has a non-finite value at index {tuple(bad)}; remove or impute it"

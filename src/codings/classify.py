@@ -31,6 +31,7 @@ from torch import nn
 
 from .choices import CLASSIFIER_MODES
 from .classifier import Classifier, _HeadOnCodings, classifier, classifier_for  # noqa: F401
+from .inference import batched, batches, evaluating, rows_per_batch
 from .options import UNSET, TrainOptions, refuse
 from .options import resolve as resolve_options
 from .progress import as_reporter
@@ -72,14 +73,8 @@ def _labels(y, n: int, name: str = "y") -> np.ndarray:
     return y.astype(np.int64)
 
 
-@torch.no_grad()
-def _encode(clf: Classifier, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    was = clf.training
-    clf.eval()
-    try:
-        return torch.cat([clf.encode(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
-    finally:
-        clf.train(was)
+def _encode(clf: Classifier, X: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    return batched(clf.encode, X, model=clf, batch_size=batch_size, numpy=False)  # on X's device
 
 
 #: What classifier training cannot honour, and why (it refuses them, never drops them).
@@ -220,31 +215,26 @@ def train_classifier(
     return clf.eval(), history
 
 
-@torch.no_grad()
-def predict(clf: Classifier, X, *, batch_size: int = 4096) -> np.ndarray:
+def predict(clf: Classifier, X, *, batch_size: int | None = None) -> np.ndarray:
     """Predicted class of each row of ``X``, through the whole network (encoder and head)."""
-    clf.eval()
-    X = as_tensor(X, next(clf.parameters()).device)
-    logits = torch.cat([clf(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
-    return logits.argmax(1).cpu().numpy()
+    return batched(lambda xb: clf(xb).argmax(1), X, model=clf, batch_size=batch_size)
 
 
-@torch.no_grad()
-def score(clf: Classifier, X, y, *, batch_size: int = 4096) -> dict[str, float]:
+def score(clf: Classifier, X, y, *, batch_size: int | None = None) -> dict[str, float]:
     """``{"cross_entropy", "accuracy"}`` of ``clf`` on ``(X, y)``, through the whole network
     (encoder and head, evaluation mode), averaged over the rows."""
-    clf.eval()
-    X = as_tensor(X, next(clf.parameters()).device)
-    y = torch.from_numpy(_labels(y, len(X))).to(X.device)
+    y = torch.from_numpy(_labels(y, len(X)))
     ce = correct = 0.0
-    for i in range(0, len(X), batch_size):
-        logits = clf(X[i : i + batch_size])  # (B, D) -> (B, C)
-        ce += float(F.cross_entropy(logits, y[i : i + batch_size], reduction="sum"))
-        correct += float((logits.argmax(1) == y[i : i + batch_size]).sum())
+    with evaluating(clf, rows=min(rows_per_batch(clf, X, batch_size), len(X))):
+        for start, stop, xb in batches(X, clf, batch_size=batch_size):
+            logits = clf(xb)  # (B, D) -> (B, C)
+            yb = y[start:stop].to(logits.device)
+            ce += float(F.cross_entropy(logits, yb, reduction="sum"))
+            correct += float((logits.argmax(1) == yb).sum())
     return {"cross_entropy": ce / len(X), "accuracy": correct / len(X)}
 
 
-def features(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
+def features(model: nn.Module, X, *, batch_size: int | None = None) -> np.ndarray:
     """Codings of ``X`` as a float32 numpy array: an encoder as a feature extractor.
 
     Works for an autoencoder or a :class:`Classifier` (anything with ``encode``), e.g.

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
+from .inference import batched
 from .penalties import LifetimeSparsity
-from .train import as_tensor, evaluate
+from .train import evaluate
 
 __all__ = ["CodingsWarning", "Finding", "check_data", "check_model", "pca_mse", "warn"]
 
@@ -318,19 +318,9 @@ def _varies(X) -> bool:
     return len(A) > 1 and bool((A != A[:1]).any())
 
 
-@torch.no_grad()
 def _codings(model: nn.Module, X) -> np.ndarray:
     """Codings (m, K) of up to MAX_ROWS_CODES evenly spaced rows, flattened per example."""
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
     A = _rows(X, MAX_ROWS_CODES)
-    was_training = model.training
-    model.eval()
-    try:
-        out = [
-            model.encode(as_tensor(A[i : i + 1024], device)).reshape(len(A[i : i + 1024]), -1)
-            for i in range(0, len(A), 1024)
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(out).float().cpu().numpy()
+    # (B, ...) -> (B, K), 1024 rows at a time (as these statistics were always computed)
+    Z = batched(lambda xb: model.encode(xb).reshape(len(xb), -1), A, model=model, batch_size=1024)
+    return Z.astype(np.float32, copy=False)

@@ -35,11 +35,12 @@ from . import defaults
 from .datasets import Scaling, fit_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
+from .inference import batched, placement
 from .models import build
 from .options import TrainOptions, check_optimizer
 from .specs import BUILDER_ARGS, builder_kwargs
 from .threads import check as check_threads
-from .threads import step_flops, thread_count
+from .threads import thread_count
 from .train import History, fit
 
 try:
@@ -412,8 +413,7 @@ def _resolve(device) -> torch.device:
 
 
 def _device(module: nn.Module) -> torch.device:
-    p = next(module.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+    return placement(module)[0]
 
 
 def _cpu_copy(module: nn.Module) -> nn.Module:
@@ -441,34 +441,15 @@ def _threaded(method):
     return run
 
 
-def _inference_threads(infer):
-    @functools.wraps(infer)
-    def run(fn, module: nn.Module, X: np.ndarray) -> np.ndarray:
-        with thread_count(None, step_flops(module, _BATCH, training=False)):
-            return infer(fn, module, X)
-
-    return run
-
-
-@_inference_threads
-@torch.no_grad()
 def _infer(fn, module: nn.Module, X: np.ndarray) -> np.ndarray:
-    """``fn`` over ``X`` in evaluation mode, in batches on the module's device -> float32 array.
+    """``fn`` over ``X`` on the module's device (:func:`codings.inference.batched`) -> array.
 
     Every batch has exactly ``_BATCH`` rows (the last is padded with zeros): float32 matrix
     products pick their kernels by shape, so a row's result would otherwise change in the last
     bits with the number of rows around it. With one shape, a sample gets the same codings and
     score whether it is transformed alone or with others.
     """
-    dev = _device(module)
-    module.eval()
-    out = []
-    for i in range(0, len(X), _BATCH):
-        chunk = X[i : i + _BATCH]
-        xb = torch.zeros((_BATCH, *chunk.shape[1:]), dtype=torch.float32, device=dev)
-        xb[: len(chunk)] = torch.tensor(chunk, dtype=torch.float32)  # (B, D), padded
-        out.append(fn(xb)[: len(chunk)].cpu().numpy())
-    return np.concatenate(out)
+    return batched(fn, X, model=module, batch_size=_BATCH, pad=True)
 
 
 _PARAMS_DOC = """

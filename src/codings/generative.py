@@ -30,10 +30,10 @@ from torch import nn
 
 from .arrays import as_tensor
 from .errors import suggest
+from .inference import batches, evaluating
 from .layers import activation as _act
 from .layers import dense_stack, init_linear, parse_sizes
 from .models import Autoencoder, _check_positive, register
-from .progress import as_reporter
 
 LOG_2PI = math.log(2 * math.pi)
 PRIORS = ("gaussian", "mixture")
@@ -467,35 +467,35 @@ def likelihood_bounds(
     b = _check_variational(model)
     _check_positive("k", k)
     dev = next(model.parameters()).device if device is None else torch.device(device)
-    X = as_tensor(X, dev)
-    X = X.reshape(X.shape[0], -1)
-    model.eval()
     gen = torch.Generator(device=dev).manual_seed(seed)
     chunk = min(k, 20_000)  # draws per example per pass
     batch_size = batch_size or max(1, 20_000 // chunk)
     ll, elbo = [], []
-    bar = as_reporter(progress)
-    if bar is not None:
-        bar.begin(f"NLL, {k} samples", X.shape[0], "examples", task=True)
-    for start in range(0, X.shape[0], batch_size):
-        xb = X[start : start + batch_size]
-        mu, logvar = b.params(model.encoder(xb))
-        std = torch.exp(0.5 * logvar)
-        ws, recs = [], []
-        for done in range(0, k, chunk):
-            m = min(chunk, k - done)
-            z = mu + std * torch.randn((m, *mu.shape), generator=gen, device=dev)  # (m, B, L)
-            out = model.decoder(z.reshape(-1, mu.shape[-1])).reshape(m, xb.shape[0], -1)
-            rec = log_likelihood(model, out, xb)  # (m, B)
-            ws.append(rec + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar))
-            recs.append(rec.sum(0))
-        w = torch.cat(ws)  # (k, B)
-        ll.append(torch.logsumexp(w, 0) - math.log(k))
-        elbo.append(torch.stack(recs).sum(0) / k - gaussian_kl(mu, logvar))
-        if bar is not None:
-            bar.update(min(start + batch_size, X.shape[0]))
-    if bar is not None:
-        bar.end()
+    rows = batches(
+        X,
+        model,
+        batch_size=batch_size,
+        device=dev,
+        progress=progress,
+        title=f"NLL, {k} samples",
+        unit="examples",
+    )  # each batch read and moved on its own
+    with evaluating(model, rows=batch_size * chunk):  # the decoder runs B x chunk rows
+        for _, _, xb in rows:
+            xb = xb.reshape(xb.shape[0], -1)
+            mu, logvar = b.params(model.encoder(xb))
+            std = torch.exp(0.5 * logvar)
+            ws, recs = [], []
+            for done in range(0, k, chunk):
+                m = min(chunk, k - done)
+                z = mu + std * torch.randn((m, *mu.shape), generator=gen, device=dev)  # (m, B, L)
+                out = model.decoder(z.reshape(-1, mu.shape[-1])).reshape(m, xb.shape[0], -1)
+                rec = log_likelihood(model, out, xb)  # (m, B)
+                ws.append(rec + gaussian_log_prob(z) - gaussian_log_prob(z, mu, logvar))
+                recs.append(rec.sum(0))
+            w = torch.cat(ws)  # (k, B)
+            ll.append(torch.logsumexp(w, 0) - math.log(k))
+            elbo.append(torch.stack(recs).sum(0) / k - gaussian_kl(mu, logvar))
     return {
         "log_likelihood": torch.cat(ll).cpu().numpy().astype(np.float64),
         "elbo": torch.cat(elbo).cpu().numpy().astype(np.float64),

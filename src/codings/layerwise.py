@@ -23,6 +23,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from .inference import batched
 from .models import Autoencoder
 from .options import UNSET, TrainOptions, refuse
 from .options import resolve as resolve_options
@@ -106,19 +107,13 @@ def _check_phase(phase: int, n: int, name: str = "phase") -> None:
         )
 
 
-@torch.no_grad()
-def _codings(blocks: Sequence[nn.Module], X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def _codings(
+    blocks: Sequence[nn.Module], X: torch.Tensor, batch_size: int | None = None
+) -> torch.Tensor:
     """The output of the (frozen) ``blocks`` applied to ``X``, in evaluation mode, no gradients."""
     if not blocks:
         return X
-    stack = nn.Sequential(*blocks)
-    was = [b.training for b in blocks]
-    stack.eval()
-    try:
-        return torch.cat([stack(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-    finally:
-        for b, t in zip(blocks, was, strict=True):
-            b.train(t)
+    return batched(nn.Sequential(*blocks), X, batch_size=batch_size, numpy=False)  # on X's device
 
 
 def _size(t: torch.Tensor) -> str:

@@ -6,41 +6,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from .arrays import as_tensor
-from .progress import as_reporter
-from .threads import step_flops, thread_count
-
-
-@torch.no_grad()
-def _batched(
-    fn, X, batch_size: int, model: nn.Module, threads=None, progress=False, title: str = ""
-) -> np.ndarray:
-    flops = step_flops(model, min(batch_size, X.shape[0]), training=False)
-    bar = as_reporter(progress)
-    if bar is not None:
-        bar.begin(title, X.shape[0], "rows", task=True)
-    out = []
-    with thread_count(threads, flops):
-        for i in range(0, X.shape[0], batch_size):
-            out.append(fn(X[i : i + batch_size]))
-            if bar is not None:
-                bar.update(min(i + batch_size, X.shape[0]))
-    if bar is not None:
-        bar.end()
-    return torch.cat(out).numpy()
+from .inference import batched
 
 
 def encode(
-    model: nn.Module, X, *, batch_size: int = 4096, threads=None, progress=False
+    model: nn.Module, X, *, batch_size: int | None = None, threads=None, progress=False
 ) -> np.ndarray:
-    """Codings of ``X`` as a float32 array (evaluation mode, batched, on the CPU).
+    """Codings of ``X`` as an array on the CPU, in the model's dtype (float32 unless the model
+    is float64), computed on the model's device by :func:`codings.inference.batched`.
 
+    ``batch_size``: rows per batch (None: :func:`codings.inference.rows_per_batch`'s rule).
     ``threads``: torch's CPU threads during the call (None: :func:`codings.threads.policy`).
     ``progress`` (as in :func:`codings.fit`) shows a bar over the rows.
     """
-    model.eval()
-    X = as_tensor(X, torch.device("cpu"))
-    return _batched(model.encode, X, batch_size, model, threads, progress, "encode")
+    return batched(
+        model.encode,
+        X,
+        model=model,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+        title="encode",
+    )
 
 
 def encode_to_npy(
@@ -48,7 +35,7 @@ def encode_to_npy(
     X,
     path,
     *,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     transform=None,
     threads=None,
     progress=False,
@@ -70,27 +57,24 @@ def encode_to_npy(
 
         raise ValueError(complex_message("X", X.dtype))
     path = Path(path)
-    model.eval()
     n = len(X)
-    with torch.no_grad():
-        first = model.encode(as_tensor(_prep(X[:1], transform), torch.device("cpu")))
+    first = batched(model.encode, X[:1], model=model, prepare=transform)
     shape = (n, *first.shape[1:])
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        bar = as_reporter(progress)
-        if bar is not None:
-            bar.begin("encode", n, "rows", task=True)
-        flops = step_flops(model, min(batch_size, max(n, 1)), training=False)
-        with torch.no_grad(), thread_count(threads, flops):
-            for i in range(0, n, batch_size):
-                xb = as_tensor(_prep(X[i : i + batch_size], transform), torch.device("cpu"))
-                out[i : i + batch_size] = model.encode(xb).numpy()
-                if bar is not None:
-                    bar.update(min(i + batch_size, n))
-        if bar is not None:
-            bar.end()
+        batched(
+            model.encode,
+            X,
+            model=model,
+            batch_size=batch_size,
+            prepare=transform,
+            threads=threads,
+            progress=progress,
+            title="encode",
+            out=out,
+        )
         out.flush()
         del out
         os.chmod(tmp, new_file_mode())
@@ -101,30 +85,31 @@ def encode_to_npy(
     return shape
 
 
-def _prep(X, transform):
-    X = np.asarray(X, dtype=np.float32)
-    return transform(X) if transform is not None else X
-
-
-def decode(model: nn.Module, Z, *, batch_size: int = 4096, threads=None) -> np.ndarray:
-    model.eval()
-    Z = as_tensor(Z, torch.device("cpu"), name="Z")
-    return _batched(model.decode, Z, batch_size, model, threads)
+def decode(model: nn.Module, Z, *, batch_size: int | None = None, threads=None) -> np.ndarray:
+    """Data-space outputs of the codings ``Z``, as :func:`encode` computes codings."""
+    return batched(model.decode, Z, model=model, batch_size=batch_size, threads=threads, name="Z")
 
 
 def reconstruct(
-    model: nn.Module, X, *, batch_size: int = 4096, threads=None, progress=False
+    model: nn.Module, X, *, batch_size: int | None = None, threads=None, progress=False
 ) -> np.ndarray:
-    model.eval()
-    X = as_tensor(X, torch.device("cpu"))
-    return _batched(model, X, batch_size, model, threads, progress, "reconstruct")
+    """``model(X)``, as :func:`encode` computes codings."""
+    return batched(
+        model, X, batch_size=batch_size, threads=threads, progress=progress, title="reconstruct"
+    )
 
 
-def reconstruction_errors(model: nn.Module, X, *, batch_size: int = 4096) -> np.ndarray:
-    """Per-example mean squared error over features, shape (n,)."""
-    X = np.asarray(X, dtype=np.float32)
-    R = reconstruct(model, X, batch_size=batch_size)
-    return ((R - X.reshape(R.shape)) ** 2).reshape(len(X), -1).mean(axis=1)
+def reconstruction_errors(model: nn.Module, X, *, batch_size: int | None = None) -> np.ndarray:
+    """Per-example mean squared error over features, shape (n,), computed batch by batch (a
+    memory map is read in batches, never whole)."""
+
+    def errors(xb):  # (B, ...) -> (B,)
+        r = model(xb)
+        d = (r - xb.reshape(r.shape)).cpu().numpy()
+        # NumPy's row means, as this function always took them (torch's differ in the last bit)
+        return torch.from_numpy((d**2).reshape(len(d), -1).mean(axis=1))
+
+    return batched(errors, X, model=model, batch_size=batch_size)
 
 
 def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from torch import nn
 from . import threads as _threads
 from .arrays import as_tensor, complex_message  # noqa: F401  (also importable from here)
 from .choices import OPTIMIZERS  # noqa: F401 (still importable from here)
+from .inference import batches, evaluating, rows_per_batch
 from .models import Autoencoder
 from .options import UNSET, TrainOptions, check_precision
 from .options import check_fit_args as _check_fit_args  # noqa: F401 (still importable from here)
@@ -122,7 +123,7 @@ def evaluate(
     model: nn.Module,
     X,
     *,
-    batch_size: int = 2048,
+    batch_size: int | None = 2048,
     device=None,
     threads=None,
     progress=False,
@@ -135,7 +136,9 @@ def evaluate(
     ``progress``: as in :func:`fit` (a bar over the examples, shown when the work takes more
     than a second). ``seed``: for a model that draws (a VAE's codings), the same numbers on
     every call, from a generator of its own (the caller's random state is left as it was);
-    None draws from the global generator.
+    None draws from the global generator. ``batch_size``: rows per batch; 2048, the size every
+    validation loss was summed in so far, so that histories and early stopping stay as they
+    were (None: :func:`codings.inference.rows_per_batch`'s rule).
     """
     if seed is None:
         return _evaluate(model, X, batch_size, device, threads, progress)
@@ -146,16 +149,11 @@ def evaluate(
 
 
 def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, float]:
-    device = resolve_device(device) if device is not None else _model_device(model)
+    device = resolve_device(device) if device is not None else None  # None: the model's
     n = len(X)
     if n == 0:
         raise ValueError("X is empty; evaluate needs at least one row")
-    was_training = model.training
-    model.eval()
     sums: dict[str, float] = {}
-    bar = as_reporter(progress)
-    if bar is not None:
-        bar.begin("evaluate", n, "examples", task=True)
     reconstructs = hasattr(model, "encode") and hasattr(model, "decode")
     # A plain Autoencoder in eval mode reconstructs in loss() exactly what forward() returns,
     # so one pass gives both; a stochastic bottleneck or an overridden loss needs forward().
@@ -164,11 +162,18 @@ def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, floa
         and type(model).loss is Autoencoder.loss
         and model.bottleneck is None
     )
-    flops = _threads.step_flops(model, min(n, batch_size), training=False)
-    prev_threads = _threads.enter(threads, flops)
-    try:
-        for start in range(0, n, batch_size):
-            xb = as_tensor(X[start : start + batch_size], device)  # memory maps stay on disk
+    batch_size = rows_per_batch(model, X, batch_size)
+    with evaluating(model, rows=min(n, batch_size), threads=threads):
+        # Memory maps stay on disk: each batch is read and moved on its own.
+        for _, _, xb in batches(
+            X,
+            model,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+            title="evaluate",
+            unit="examples",
+        ):
             if one_pass:
                 total, parts, logits = model.loss_and_logits(xb)
                 recon = model.to_data(logits)
@@ -182,13 +187,6 @@ def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, floa
             if recon is not None:
                 err = (recon - xb).square().mean(dim=tuple(range(1, xb.ndim))).sum()
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
-            if bar is not None:
-                bar.update(min(start + batch_size, n))
-        if bar is not None:
-            bar.end()
-    finally:
-        model.train(was_training)
-        _threads.restore(prev_threads)
     return {k: v / n for k, v in sums.items()}
 
 
