@@ -423,13 +423,16 @@ def cmd_train(args) -> int:
         args.epochs, args.patience, len(X), args.batch_size
     )
     options = train_options(args, epochs=epochs, patience=patience, device=device)
+    loggers = _loggers(args, run)
     if args.layerwise:
         history, layerwise_rows = _fit_layerwise(args, model, X, Xv, options)
     else:
         resume = state_path if args.resume else None
         options = replace(options, checkpoint=state_path, resume=resume)
         X_val = Xv if len(Xv) else None
-        history = _fit_for_cli(fit, model, X, X_val=X_val, options=options, callbacks=callbacks)
+        history = _fit_for_cli(
+            fit, model, X, X_val=X_val, options=options, callbacks=callbacks, loggers=loggers
+        )
         if stopper is not None:
             stopper.restore(model)  # the best epoch's weights, also when the cap ended the run
     if not is_main_process():
@@ -463,6 +466,9 @@ def cmd_train(args) -> int:
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
+    for logger in loggers:  # the figures at the end (TensorBoard's images), then closed
+        getattr(logger, "figures", lambda paths: None)(figures)
+        getattr(logger, "close", lambda: None)()
     from .report import write_report
 
     report = write_report(run)  # last: it shows every figure above
@@ -555,6 +561,28 @@ def _check_finite(metrics: dict) -> None:
 def _print_warnings(findings) -> None:
     for f in findings:
         print(f"warning: {f.message}", file=sys.stderr)
+
+
+def _loggers(args, run) -> list:
+    """`--log`: history.csv always (rewritten after every epoch, to follow a long run), and
+    TensorBoard event files in RUN/tensorboard when asked."""
+    from .distributed import is_main_process
+    from .logs import CSVLogger, TensorBoardLogger
+
+    if not is_main_process():
+        return []
+    if "tensorboard" in (args.log or ()) and args.layerwise:
+        raise CLIError(
+            "--log tensorboard does not apply to --layerwise training (each phase is a run of "
+            "its own); train without --layerwise, or read the phases from history.json"
+        )
+    loggers: list = [CSVLogger(run.path / "history.csv")]
+    if "tensorboard" in (args.log or ()):
+        try:
+            loggers.append(TensorBoardLogger(run.path / "tensorboard"))
+        except ImportError as e:
+            raise CLIError(str(e)) from None
+    return loggers
 
 
 def train_options(args, **run):
@@ -1066,6 +1094,14 @@ def build_parser() -> argparse.ArgumentParser:
         "model", help="a model name from `codings list` (classifiers: `codings classify`)"
     )
     _add_data_args(p)
+    p.add_argument(
+        "--log",
+        action="append",
+        choices=("tensorboard", "csv"),
+        help="experiment logs: tensorboard (event files in OUT/tensorboard, every loss part per "
+        "epoch, the loss and rate every 10 steps, the figures; needs pip install "
+        "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
+    )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"

@@ -202,6 +202,7 @@ def fit(
     X_val=None,
     options: TrainOptions | None = None,
     callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
+    loggers: Sequence = (),
     # Each option below may be given as a keyword or in ``options``, not both (defaults:
     # TrainOptions's, shown in the docstring).
     epochs: int = UNSET,
@@ -266,6 +267,13 @@ def fit(
     ``lr_schedule="cosine"`` lowers the learning rate after every step along half a cosine,
     from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
     depends only on the step number, so a resumed run follows the same schedule.
+
+    Each epoch's record holds the loss parts (``train_*``, ``val_*``), the time, the step that
+    ran and ``lr``, the rate of the epoch's last step. ``loggers`` (see :mod:`codings.logs`,
+    e.g. ``TensorBoardLogger("runs/tb")``) receive each record (``logger.epoch(epoch,
+    record)``) and, every ``logger.every`` steps, the batch's loss and learning rate
+    (``logger.step(step, values)``); only rank 0 logs. They stay open: close them (or use them
+    in a ``with`` block) when done.
 
     ``threads`` is torch's CPU thread count during the call (None or "auto": chosen from the
     step's size and the machine's load by :func:`codings.threads.policy`); the previous count
@@ -345,6 +353,9 @@ def fit(
     per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
     total_steps = epochs * per_epoch
     bar = as_reporter(progress) if rank == 0 else None
+    loggers = list(loggers) if rank == 0 else []
+    step_loggers = [(lg, max(1, int(getattr(lg, "every", 1)))) for lg in loggers]
+    step_loggers = [(lg, every) for lg, every in step_loggers if hasattr(lg, "step")]
     prev_threads = _threads.enter(threads, _threads.step_flops(model, batch_size // world))
     prev_flush = flush_denormal_enabled()
     # Denormal numbers make a diverging or vanishing run several times slower on CPUs.
@@ -413,6 +424,10 @@ def fit(
                     steps += 1
                     if bar is not None:
                         bar.update(steps, sums)  # reads the running loss only when it redraws
+                    done = epoch * per_epoch + b + 1  # steps of the whole run
+                    for lg, every in step_loggers:
+                        if done % every == 0:
+                            lg.step(done, {"loss": total.item(), "lr": _current_lr(opts)})
                 record = {"epoch": epoch + 1}
                 record.update({f"train_{k}": v / steps for k, v in _mean_over_ranks(sums).items()})
                 if Xv is not None:
@@ -420,6 +435,7 @@ def fit(
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
                 record["step"] = "autograd" if fused is None else "fused"  # which step trained
+                record["lr"] = _current_lr(opts)  # the last step's rate (a schedule lowers it)
                 bad = _nonfinite_epoch(model, record)
                 if Xv is None and world == 1 and not bad:
                     # No validation set to show a last step that broke the model: the loss of
@@ -434,6 +450,9 @@ def fit(
                 history.records.append(record)
                 if bar is not None:
                     bar.end(record)
+                for lg in loggers:
+                    if hasattr(lg, "epoch"):
+                        lg.epoch(epoch + 1, record)
                 monitored = record.get("val_loss", record.get("train_loss", math.inf))
                 if monitored < best[0]:
                     best = (
@@ -491,6 +510,11 @@ def fit(
             bar.close()
     model.eval()
     return history
+
+
+def _current_lr(opts: dict) -> float:
+    """The learning rate of the last step taken (the first objective's optimiser)."""
+    return float(next(iter(opts.values())).param_groups[0]["lr"])
 
 
 def _fused_step(
