@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from roofline import epoch_bound, matmul_shapes  # noqa: E402
 
 import codings  # noqa: E402
-from codings import train  # noqa: E402
 from codings.datasets import load_dataset  # noqa: E402
 
 HIDDEN = (300, 150)
@@ -64,15 +63,11 @@ def setup_codings(X, bs, precision="fp32", fused=True):
     done = [0]
 
     def epoch():
-        before = train.FUSED
-        train.FUSED = fused
-        try:
-            h = codings.fit(
-                m, X, epochs=done[0] + 1, batch_size=bs, lr=LR, device="cpu",
-                precision=precision, checkpoint=ckpt, resume=ckpt if done[0] else None,
-            )  # fmt: skip
-        finally:
-            train.FUSED = before
+        h = codings.fit(
+            m, X, epochs=done[0] + 1, batch_size=bs, lr=LR, device="cpu",
+            precision=precision, checkpoint=ckpt, resume=ckpt if done[0] else None,
+            step="auto" if fused else "autograd",
+        )  # fmt: skip
         done[0] += 1
         # fit's own epoch time: the loop, not loading, checks or the checkpoint after it.
         return h.records[-1]["time"], h["train_loss"][-1] / 784

@@ -128,7 +128,8 @@ def test_optimizer_and_schedule_reach_every_stage(monkeypatch):
     real_fit = classify.fit
 
     def spy(model, rows, **kw):
-        seen.append((kw["optimizer"], kw["lr_schedule"], kw["lr"]))
+        o = kw["options"]
+        seen.append((o.optimizer, o.lr_schedule, o.lr))
         return real_fit(model, rows, **kw)
 
     monkeypatch.setattr(classify, "fit", spy)

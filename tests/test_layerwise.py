@@ -234,34 +234,45 @@ def test_cli_layerwise_writes_the_figure(tmp_path, capsys):
     assert "argument --phase-epochs: at least 1 (got '0')" in capsys.readouterr().err
 
 
-def test_cli_layerwise_honours_the_optimizer_and_refuses_what_it_cannot_honour(
-    tmp_path, capsys, monkeypatch
-):
-    # --optimizer reached fit in every phase (it was dropped: Adam ran whatever was asked);
-    # --clip-norm, --precision, --lr-schedule and --threads are refused, not silently dropped.
+def test_cli_layerwise_honours_every_training_flag_in_every_phase(tmp_path, capsys, monkeypatch):
+    # --optimizer, --clip-norm, --precision, --lr-schedule and --threads reach fit in every
+    # phase (they were once dropped, then refused); --resume is refused, not dropped.
     import codings.train
     from codings.cli import main
 
-    seen = []
-    real = codings.train.make_optimizer
+    seen = {"optimizer": [], "clip": [], "precision": [], "schedule": [], "threads": []}
+    real_opt, real_prec = codings.train.make_optimizer, codings.train._precision
+    real_sched, real_clip = codings.train.scheduled_lr, torch.nn.utils.clip_grad_norm_
+    real_enter = codings.train._threads.enter
+
+    def spy(key, real, pick):
+        return lambda *a, **k: seen[key].append(pick(*a, **k)) or real(*a, **k)
+
     monkeypatch.setattr(
-        codings.train,
-        "make_optimizer",
-        lambda name, *a, **k: seen.append(name) or real(name, *a, **k),
+        codings.train, "make_optimizer", spy("optimizer", real_opt, lambda n, *a, **k: n)
+    )
+    monkeypatch.setattr(codings.train, "_precision", spy("precision", real_prec, lambda p, d: p))
+    monkeypatch.setattr(codings.train, "scheduled_lr", spy("schedule", real_sched, lambda *a: a[1]))
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", spy("clip", real_clip, lambda p, m, *a, **k: m)
+    )
+    monkeypatch.setattr(
+        codings.train._threads, "enter", spy("threads", real_enter, lambda *a: a[0])
     )
     base = ["train", "stacked", "--dataset", "digits", "--hidden", "8,4", "--layerwise"]
-    base += ["--phase-epochs", "1", "--quiet"]
-    assert main([*base, "--optimizer", "sgd", "--out", str(tmp_path / "a")]) == 0
-    assert seen and set(seen) == {"sgd"}
+    base += ["--phase-epochs", "1", "--finetune-epochs", "1", "--quiet"]
+    flags = ["--optimizer", "sgd", "--clip-norm", "0.5", "--precision", "bf16"]
+    flags += ["--lr-schedule", "cosine", "--threads", "1"]
+    assert main([*base, *flags, "--out", str(tmp_path / "a")]) == 0
+    assert seen["optimizer"] == ["sgd"] * 3  # two phases and the fine-tuning
+    assert seen["precision"][:1] == ["bf16"] and set(seen["precision"]) == {"bf16"}
+    assert seen["clip"] and set(seen["clip"]) == {0.5}
+    assert seen["schedule"] and set(seen["schedule"]) == {"cosine"}
+    assert 1 in seen["threads"]
     capsys.readouterr()
-    for flag, value in [
-        ("--clip-norm", "1.0"),
-        ("--precision", "bf16"),
-        ("--lr-schedule", "cosine"),
-        ("--threads", "1"),
-    ]:
-        out = tmp_path / flag.strip("-")
-        assert main([*base, flag, value, "--out", str(out)]) == 1
-        err = capsys.readouterr().err
-        assert f"--layerwise does not take {flag}" in err and f"drop {flag}" in err
-        assert not (out / "model.safetensors").exists()
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "train_state.safetensors").write_bytes(b"")  # as if a run had been interrupted
+    assert main([*base, "--resume", "--out", str(out)]) == 1
+    assert "--resume does not apply to --layerwise training" in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists()

@@ -511,3 +511,55 @@ def test_evaluate_with_a_seed_gives_a_vaes_loss_the_same_every_call_and_keeps_th
     assert torch.equal(torch.get_rng_state(), before)  # the caller's generator is untouched
     assert evaluate(vae, X, seed=1)["loss"] != a["loss"]  # the seed is what fixes them
     assert evaluate(vae, X)["loss"] != evaluate(vae, X)["loss"]  # unseeded: fresh draws
+
+
+def _global_state():
+    from codings.threads import flush_denormal_enabled
+
+    return (
+        flush_denormal_enabled(),
+        torch.get_num_threads(),
+        torch.is_grad_enabled(),
+        torch.get_rng_state(),
+    )
+
+
+def _interrupt(epoch, record, model):
+    if epoch == 2:
+        raise KeyboardInterrupt
+
+
+def _break_weights(epoch, record, model):
+    if epoch == 2:
+        with torch.no_grad():
+            next(model.parameters()).fill_(math.nan)
+
+
+@pytest.mark.parametrize("flush", [False, True])
+@pytest.mark.parametrize(
+    "callback, error",
+    [(None, None), (_interrupt, KeyboardInterrupt), (_break_weights, TrainingDiverged)],
+)
+def test_fit_puts_back_the_callers_global_state_on_every_exit(flush, callback, error):
+    # fit flushes denormals, sets torch's threads and seeds its own RNG while it trains; after
+    # it, normally or by an error, the caller finds what it had: 1e-40 * 1 is not 0.0 again.
+    model = build("stacked", n_features=16, hidden=(8, 4), seed=0)
+    threads = torch.get_num_threads()
+    torch.set_flush_denormal(flush)
+    try:
+        torch.manual_seed(123)
+        before = _global_state()
+        assert before[0] is flush
+        kw = {"callbacks": [callback]} if callback else {}
+        if error is None:
+            fit(model, _data(n=64), epochs=3, batch_size=16, threads=2, **kw)
+        else:
+            with pytest.raises(error):
+                fit(model, _data(n=64), epochs=3, batch_size=16, threads=2, **kw)
+        after = _global_state()
+        assert after[:3] == before[:3]
+        assert torch.equal(after[3], before[3])
+        assert (torch.tensor(1e-40) * 1 == 0).item() is flush
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)

@@ -16,6 +16,9 @@ LR_SCHEDULES = ("constant", "cosine")
 # A classifier on an encoder: train the head on fixed codings, fine-tune everything, or train the
 # same network from random weights (codings.classify, `codings classify --mode`, the estimator).
 CLASSIFIER_MODES = ("frozen", "finetune", "scratch")
+#: fit's training steps: the hand-written one of codings.fused, autograd, or "auto" (the fused
+#: step where it applies, else autograd).
+STEPS = ("auto", "fused", "autograd")
 
 _SIZES_RULE = "give comma-separated positive whole numbers, e.g. 300,150"
 

@@ -22,6 +22,7 @@ Three modes (:data:`MODES`):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -31,8 +32,10 @@ from torch import nn
 from .choices import CLASSIFIER_MODES
 from .classifier import Classifier, _HeadOnCodings, classifier, classifier_for  # noqa: F401
 from .inference import batched, batches, evaluating, rows_per_batch
+from .options import UNSET, TrainOptions, refuse
+from .options import resolve as resolve_options
 from .progress import as_reporter
-from .train import History, _check_optimizer, _check_schedule, as_tensor, fit, resolve_device
+from .train import History, as_tensor, fit, resolve_device
 
 __all__ = [
     "MODES",
@@ -74,6 +77,14 @@ def _encode(clf: Classifier, X: torch.Tensor, batch_size: int | None = None) -> 
     return batched(clf.encode, X, model=clf, batch_size=batch_size, numpy=False)  # on X's device
 
 
+#: What classifier training cannot honour, and why (it refuses them, never drops them).
+REFUSED = {
+    "checkpoint": "it trains in several stages; save the classifier after it",
+    "resume": "it trains in several stages; train again",
+    "chunk_size": "the labelled rows are held in memory",
+}
+
+
 def train_classifier(
     autoencoder: nn.Module,
     X,
@@ -85,20 +96,21 @@ def train_classifier(
     hidden: Sequence[int] = (100, 50),
     dropout: float = 0.0,
     n_classes: int | None = None,
-    epochs: int = 20,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    lr_schedule: str = "constant",
-    weight_decay: float = 0.0,
-    patience: int | None = None,
+    options: TrainOptions | None = None,
+    epochs: int = UNSET,
+    batch_size: int = UNSET,
+    lr: float = UNSET,
+    optimizer: str = UNSET,
+    lr_schedule: str = UNSET,
+    weight_decay: float = UNSET,
+    patience: int | None = UNSET,
     anneal_epochs: int = 0,
     head_first: bool = True,
     finetune_lr: float | None = None,
-    seed: int = 0,
+    seed: int = UNSET,
     callbacks=(),
-    device: str | torch.device | None = "auto",
-    progress=False,
+    device: str | torch.device | None = UNSET,
+    progress=UNSET,
 ) -> tuple[Classifier, History]:
     """Put a classifier on ``autoencoder``'s encoder and train it on ``(X, y)``.
 
@@ -116,6 +128,14 @@ def train_classifier(
     :func:`codings.fit` (e.g. to print each epoch); ``progress`` too, and each stage is announced
     on it (``stage 1/2: head``).
 
+    ``options`` (a :class:`codings.options.TrainOptions`) gives every stage's training options
+    at once, in place of the keywords ``epochs`` (default 20, per stage), ``batch_size`` (64),
+    ``lr``, ``optimizer``, ``lr_schedule``, ``weight_decay``, ``patience``, ``seed``, ``device``
+    and ``progress`` (not both); ``clip_norm``, ``precision``, ``threads``, ``restore_best``
+    and ``step="autograd"`` apply to every stage. ``checkpoint``, ``resume``, ``chunk_size``
+    and ``step="fused"`` are refused (several stages, labelled rows in memory, no fused step
+    for a classifier).
+
     Returns the classifier (in evaluation mode) and its history: ``train_/val_`` ``loss``,
     ``cross_entropy`` and ``accuracy``, with each record's ``stage`` and ``lr``.
     """
@@ -126,9 +146,22 @@ def train_classifier(
             f"mode={mode!r} is not known; choose frozen (train the head on fixed codings), "
             "finetune (train everything) or scratch (random weights)" + suggest(mode, MODES)
         )
-    _check_optimizer(optimizer)
-    _check_schedule(lr_schedule)
-    dev = resolve_device(device)
+    if options is None:  # this function's own defaults, where they differ from fit's
+        epochs = 20 if epochs is UNSET else epochs
+        batch_size = 64 if batch_size is UNSET else batch_size
+    o = resolve_options(
+        options, "train_classifier", epochs=epochs, batch_size=batch_size, lr=lr,
+        optimizer=optimizer, lr_schedule=lr_schedule, weight_decay=weight_decay,
+        patience=patience, seed=seed, device=device, progress=progress,
+    )  # fmt: skip
+    refuse(o, "train_classifier", REFUSED)
+    if o.step == "fused":
+        raise ValueError(
+            "train_classifier does not take step='fused' (the fused step trains plain "
+            "autoencoders, not classifiers); use step='auto' or 'autograd'"
+        )
+    epochs, lr, seed, progress = o.epochs, o.lr, o.seed, o.progress
+    dev = resolve_device(o.device)
     X = as_tensor(X, dev)
     y = _labels(y, len(X))
     has_val = X_val is not None
@@ -147,17 +180,6 @@ def train_classifier(
         pretrained=mode != "scratch",
         seed=seed,
     ).to(dev)
-    train_args = dict(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        lr_schedule=lr_schedule,
-        weight_decay=weight_decay,
-        patience=patience,
-        seed=seed,
-        device=dev,
-    )
     rows, rows_val = labelled(X, y), labelled(X_val, y_val) if has_val else None
     stages = []  # (name, module, rows, validation rows, learning rate)
     if mode == "frozen" or (mode == "finetune" and head_first):
@@ -187,9 +209,9 @@ def train_classifier(
         staged = [
             lambda e, rec, m, cb=cb, tag=tag: cb(tag(rec)["epoch"], tag(rec), m) for cb in callbacks
         ]
-        train_args.update(epochs=stage_epochs, lr=rate, seed=seed + i, callbacks=staged)
-        train_args.update(progress=bar)
-        history.records += [tag(rec) for rec in fit(module, r, X_val=rv, **train_args).records]
+        stage = replace(o, epochs=stage_epochs, lr=rate, seed=seed + i, device=dev, progress=bar)
+        run = fit(module, r, X_val=rv, options=stage, callbacks=staged)
+        history.records += [tag(rec) for rec in run.records]
     return clf.eval(), history
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only what building the parser needs: numpy, torch and the library load inside the commands,
 # so `codings --help` and argument errors return at once.
 from . import __version__, defaults
-from .choices import CLASSIFIER_MODES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
+from .choices import CLASSIFIER_MODES, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, STEPS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -421,29 +422,16 @@ def cmd_train(args) -> int:
     epochs, patience, callbacks, stopper = defaults.stopping(
         args.epochs, args.patience, len(X), args.batch_size
     )
+    options = train_options(args, epochs=epochs, patience=patience, device=device)
+    loggers = _loggers(args, run)
     if args.layerwise:
-        history, layerwise_rows = _fit_layerwise(args, model, X, Xv, epochs, patience)
+        history, layerwise_rows = _fit_layerwise(args, model, X, Xv, options)
     else:
+        resume = state_path if args.resume else None
+        options = replace(options, checkpoint=state_path, resume=resume)
+        X_val = Xv if len(Xv) else None
         history = _fit_for_cli(
-            fit,
-            model,
-            X,
-            X_val=Xv if len(Xv) else None,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            seed=args.seed,
-            patience=patience,
-            callbacks=callbacks,
-            clip_norm=args.clip_norm,
-            progress=_progress(args),
-            checkpoint=state_path,
-            resume=state_path if args.resume else None,
-            device=device,
-            precision=args.precision,
-            lr_schedule=args.lr_schedule,
-            threads=args.threads,
+            fit, model, X, X_val=X_val, options=options, callbacks=callbacks, loggers=loggers
         )
         if stopper is not None:
             stopper.restore(model)  # the best epoch's weights, also when the cap ended the run
@@ -478,6 +466,9 @@ def cmd_train(args) -> int:
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
+    for logger in loggers:  # the figures at the end (TensorBoard's images), then closed
+        getattr(logger, "figures", lambda paths: None)(figures)
+        getattr(logger, "close", lambda: None)()
     from .report import write_report
 
     report = write_report(run)  # last: it shows every figure above
@@ -521,6 +512,7 @@ _RESUME_OPTIONS = {
     "batch_size": "--batch-size",
     "optimizer": "--optimizer",
     "clip_norm": "--clip-norm",
+    "weight_decay": "--weight-decay",
     "seed": "--seed",
     "patience": "--patience",
     "lr_schedule": "--lr-schedule",
@@ -571,7 +563,39 @@ def _print_warnings(findings) -> None:
         print(f"warning: {f.message}", file=sys.stderr)
 
 
-def _fit_layerwise(args, model, X, Xv, epochs, patience):
+def _loggers(args, run) -> list:
+    """`--log`: history.csv always (rewritten after every epoch, to follow a long run), and
+    TensorBoard event files in RUN/tensorboard when asked."""
+    from .distributed import is_main_process
+    from .logs import CSVLogger, TensorBoardLogger
+
+    if not is_main_process():
+        return []
+    if "tensorboard" in (args.log or ()) and args.layerwise:
+        raise CLIError(
+            "--log tensorboard does not apply to --layerwise training (each phase is a run of "
+            "its own); train without --layerwise, or read the phases from history.json"
+        )
+    loggers: list = [CSVLogger(run.path / "history.csv")]
+    if "tensorboard" in (args.log or ()):
+        try:
+            loggers.append(TensorBoardLogger(run.path / "tensorboard"))
+        except ImportError as e:
+            raise CLIError(str(e)) from None
+    return loggers
+
+
+def train_options(args, **run):
+    """The training options of a command's flags: the one place they are read. Each flag
+    named as an option (``--clip-norm`` for ``clip_norm``, ...) gives it; ``run`` sets what the
+    command decides itself (the stopping rule's epochs and patience, the device)."""
+    from .options import FIELDS, TrainOptions
+
+    flags = {k: getattr(args, k) for k in FIELDS if hasattr(args, k) and k != "resume"}
+    return TrainOptions(**{**flags, "progress": _progress(args), **run})
+
+
+def _fit_layerwise(args, model, X, Xv, options):
     """`train --layerwise`: the phases' histories as one, and the figure's rows (after each
     phase, before any fine-tuning, the reconstructions of the first validation examples)."""
     from .layerwise import flat_history, pretrain_layerwise
@@ -580,19 +604,6 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
 
     if args.resume:
         raise CLIError("--resume does not apply to --layerwise training; start it again")
-    # What the layer-wise phases cannot honour is refused, never dropped without a word.
-    unsupported = [
-        ("--clip-norm", args.clip_norm is not None),
-        ("--precision", args.precision != "fp32"),
-        ("--lr-schedule", args.lr_schedule != "constant"),
-        ("--threads", args.threads is not None),
-    ]
-    for flag, given in unsupported:
-        if given:
-            raise CLIError(
-                f"--layerwise does not take {flag} (its phases train without it); drop {flag} "
-                "or train without --layerwise"
-            )
     shown = Xv[:10] if len(Xv) else X[:10]
     rows, labels = [shown], ["original"]
 
@@ -600,20 +611,15 @@ def _fit_layerwise(args, model, X, Xv, epochs, patience):
         rows.append(reconstruct(partial, shown))
         labels.append(f"after phase {phase}")
 
+    if args.phase_epochs is not None:
+        options = replace(options, epochs=args.phase_epochs)
     histories = pretrain_layerwise(
         model,
         X,
         X_val=Xv if len(Xv) else None,
-        epochs=args.phase_epochs if args.phase_epochs is not None else epochs,
+        options=options,
         finetune_epochs=args.finetune_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        patience=patience,
         on_phase_end=snapshot,
-        device=args.device,
-        progress=_progress(args),
     )
     return History(flat_history(histories)), (rows, labels)
 
@@ -658,15 +664,8 @@ def cmd_classify(args) -> int:
         hidden=args.hidden,
         dropout=args.dropout,
         n_classes=train.n_classes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
         finetune_lr=args.finetune_lr,
-        lr_schedule=args.lr_schedule,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-        progress=_progress(args),
+        options=train_options(args),
     )
     test_metrics = score(clf, Xt, test.y)
     metrics = {
@@ -1039,6 +1038,45 @@ def cmd_tour(args) -> int:
 # --- the parser -------------------------------------------------------------------------------
 
 
+def _add_fit_flags(p: argparse.ArgumentParser, optimizer: str) -> None:
+    """The training options that `train` and `classify` take alike (read by train_options)."""
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=optimizer,
+        help="the optimiser (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=_non_negative,
+        default=0.0,
+        help="the optimiser's weight decay (default: %(default)s)",
+    )
+    p.add_argument(
+        "--clip-norm",
+        type=_positive,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_at_least(1),
+        help="CPU threads for training (default: by model size and load)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
+    )
+    p.add_argument(
+        "--step",
+        default="auto",
+        choices=STEPS,
+        help="the training step: fused (hand-written, faster; plain dense autoencoders in fp32 "
+        "only), autograd (any model), or auto: fused where it applies (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codings", description="Autoencoders on PyTorch: train, evaluate, encode, compare."
@@ -1056,6 +1094,14 @@ def build_parser() -> argparse.ArgumentParser:
         "model", help="a model name from `codings list` (classifiers: `codings classify`)"
     )
     _add_data_args(p)
+    p.add_argument(
+        "--log",
+        action="append",
+        choices=("tensorboard", "csv"),
+        help="experiment logs: tensorboard (event files in OUT/tensorboard, every loss part per "
+        "epoch, the loss and rate every 10 steps, the figures; needs pip install "
+        "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
+    )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
@@ -1091,12 +1137,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr", type=_positive, default=defaults.LR, help="learning rate (default: %(default)s)"
     )
     p.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=defaults.OPTIMIZER,
-        help="the optimiser (default: %(default)s)",
-    )
-    p.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
         default="constant",
@@ -1118,11 +1158,6 @@ def build_parser() -> argparse.ArgumentParser:
         "none with --epochs)",
     )
     p.add_argument(
-        "--clip-norm",
-        type=_positive,
-        help="clip the gradient norm to this value (default: no clipping)",
-    )
-    p.add_argument(
         "--scale",
         choices=("auto", "standard", "minmax", "none"),
         default="auto",
@@ -1137,17 +1172,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validation share held out of a user's file (default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
-    p.add_argument(
-        "--threads",
-        type=_at_least(1),
-        help="CPU threads for training (default: by model size and load)",
-    )
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        choices=PRECISIONS,
-        help="autocast precision for training (fp16 needs CUDA; default: %(default)s)",
-    )
+    _add_fit_flags(p, optimizer=defaults.OPTIMIZER)
     p.add_argument(
         "--binarize",
         action="store_true",
@@ -1165,8 +1190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layerwise",
         action="store_true",
-        help="greedy layer-wise training: one encoder block and its mirror at a time (takes "
-        "--optimizer, not --clip-norm, --precision, --lr-schedule or --threads)",
+        help="greedy layer-wise training: one encoder block and its mirror at a time (every "
+        "phase takes the training options above; not --resume)",
     )
     p.add_argument(
         "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"
@@ -1229,6 +1254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
+    _add_fit_flags(p, optimizer="adam")
     p.add_argument("--out", help="folder for the classifier (default: DIR/classifier-MODE)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     _add_json(p)

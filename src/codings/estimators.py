@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +37,11 @@ from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .inference import batched, placement
 from .models import build
+from .options import TrainOptions, check_optimizer
 from .specs import BUILDER_ARGS, builder_kwargs
 from .threads import check as check_threads
 from .threads import thread_count
-from .train import OPTIMIZERS, History, fit
+from .train import History, fit
 
 try:
     from sklearn.utils.validation import validate_data as _validate_data
@@ -56,6 +58,18 @@ __all__ = [
     "NotFittedError",
 ]
 
+# The training options that are estimator parameters (option -> parameter).
+_OWN_OPTIONS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "seed": "random_state",
+    "patience": "patience",
+    "device": "device",
+    "threads": "threads",
+    "progress": "verbose",
+}
 _FLOATS = [np.float64, np.float32]
 _BATCH = 256  # rows per forward pass at inference (see _infer)
 
@@ -123,11 +137,7 @@ class _AutoencoderMixin:
         e = self.epochs
         if e is not None and (isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0):
             raise ValueError(f"epochs={self.epochs!r} must be a whole number >= 0, or None (auto)")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer={self.optimizer!r} is not known; choose one of "
-                f"{', '.join(OPTIMIZERS)}" + suggest(self.optimizer, OPTIMIZERS)
-            )
+        check_optimizer(self.optimizer)
         if not isinstance(self.layerwise, (bool, np.bool_)):
             raise ValueError(f"layerwise={self.layerwise!r} must be True or False")
 
@@ -169,14 +179,7 @@ class _AutoencoderMixin:
             len(X_train),
             self.batch_size,
         )
-        common = {
-            "X_val": X_val,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "seed": seed,
-            "patience": patience,
-            "device": self.device,
-        }
+        options = self._train_options(epochs=epochs, lr=self.lr, seed=seed, patience=patience)
         if not train:
             history = History()
             model.to(_resolve(self.device)).eval()
@@ -184,25 +187,11 @@ class _AutoencoderMixin:
             pretrain_layerwise, flat_history = _layerwise()
             # Each layer pair trains for `epochs`, then the whole stack for `epochs` more.
             hists = pretrain_layerwise(
-                model,
-                X_train,
-                epochs=epochs,
-                finetune_epochs=epochs,
-                lr=self.lr,
-                progress=self._reporter(),
-                **common,
+                model, X_train, X_val=X_val, options=options, finetune_epochs=epochs
             )
             history = History(flat_history(hists))
         else:
-            history = fit(
-                model,
-                X_train,
-                epochs=epochs,
-                lr=self.lr,
-                progress=self._reporter(),
-                callbacks=callbacks,
-                **common,
-            )
+            history = fit(model, X_train, X_val=X_val, options=options, callbacks=callbacks)
             if stopper is not None:
                 stopper.restore(model)  # also when the run ended at its step cap
         self.model_ = model
@@ -210,6 +199,51 @@ class _AutoencoderMixin:
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
         if train:
             warn(check_model(model, X_train, X_val)[1])
+
+    def _train_options(self, **run) -> TrainOptions:
+        """The training options of this estimator's parameters (the one place they are read):
+        ``random_state`` gives ``seed``, ``verbose`` the ``progress``; ``run`` sets what the
+        stage decides (epochs, lr, seed, patience)."""
+        return TrainOptions(
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            device=self.device,
+            threads=self.threads,
+            progress=self._reporter(),
+            **self._extra_train_options(),
+            **run,
+        )
+
+    def _extra_train_options(self) -> dict:
+        """``train_options``, checked: only the options that are not parameters here."""
+        from .options import FIELDS
+
+        extra = self.train_options if self.train_options is not None else {}
+        if not isinstance(extra, dict):
+            raise ValueError(
+                f"train_options={extra!r} must be a dict of training options or None, e.g. "
+                "{'clip_norm': 1.0}"
+            )
+        name = type(self).__name__
+        for key in extra:
+            param = _OWN_OPTIONS.get(key)
+            if param is not None:
+                raise ValueError(
+                    f"train_options[{key!r}]: {key} is set by {name}'s parameter {param}; "
+                    f"pass {param}=... instead"
+                )
+            if key in ("checkpoint", "resume", "chunk_size"):
+                raise ValueError(
+                    f"{name} does not take {key} in train_options (it trains from memory, in "
+                    "one call); train the model with codings.fit for that"
+                )
+            if key not in FIELDS:
+                raise ValueError(
+                    f"train_options has {key!r}, which is not a training option; the options "
+                    f"are {', '.join(k for k in FIELDS if k not in _OWN_OPTIONS)}"
+                    + suggest(key, FIELDS)
+                )
+        return dict(extra)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """``X`` in the units the model was trained in (see ``scale``)."""
@@ -468,6 +502,15 @@ _PARAMS_DOC = """
         torch's CPU threads while fitting and predicting; None or "auto" chooses from the size
         of the work and the machine's load (one thread for small models or busy machines, never
         more than a joblib worker's ``OMP_NUM_THREADS``), see :func:`codings.threads.policy`.
+    train_options : dict, default=None
+        Any other training options of :class:`codings.TrainOptions` by name, for every training
+        stage: ``weight_decay``, ``clip_norm``, ``lr_schedule``, ``precision``, ``restore_best``
+        or ``step`` (``"fused"``: the autoencoder's; a classifier's head trains through
+        autograd), e.g. ``{"clip_norm": 1.0, "precision": "bf16"}``. The options that are
+        parameters here (``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``patience``,
+        ``device``, ``threads``; ``random_state`` and ``verbose``) are refused in it, and so are
+        ``checkpoint``, ``resume`` and ``chunk_size`` (an estimator trains from memory, in one
+        call).
 """
 
 
@@ -535,6 +578,7 @@ class AutoencoderTransformer(
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.hidden = hidden
@@ -557,6 +601,7 @@ class AutoencoderTransformer(
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y=None):
@@ -667,6 +712,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.contamination = contamination
@@ -690,6 +736,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y=None):
@@ -803,6 +850,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         device="auto",
         verbose=0,
         threads=None,
+        train_options=None,
     ):
         self.model = model
         self.mode = mode
@@ -829,6 +877,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.threads = threads
+        self.train_options = train_options
 
     @_threaded
     def fit(self, X, y, X_unlabeled=None):
@@ -858,6 +907,10 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.autoencoder_ = self.model_
         rows = np.hstack([self._scaled(X), y_idx[:, None]])  # split together, then apart again
         train, val = self._split(rows, seed + 1, auto=0.0)
+        options = self._train_options(
+            epochs=self.classifier_epochs, lr=self.classifier_lr, seed=seed + 1,
+            patience=self.patience,
+        )  # fmt: skip
         self.model_, self.classifier_history_ = train_classifier(
             self.autoencoder_,
             train[:, :-1],
@@ -867,13 +920,12 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
             mode=self.mode,
             hidden=tuple(self.head_hidden),
             n_classes=len(self.classes_),
-            epochs=self.classifier_epochs,
-            batch_size=self.batch_size,
-            lr=self.classifier_lr,
-            patience=self.patience,
-            seed=seed + 1,
-            device=_device(self.autoencoder_),
-            progress=self._reporter(),
+            # step="fused" is the autoencoder's: a classifier trains through autograd.
+            options=replace(
+                options,
+                device=_device(self.autoencoder_),
+                step="auto" if options.step == "fused" else options.step,
+            ),
         )
         return self
 

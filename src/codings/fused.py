@@ -11,7 +11,8 @@ autograd's up to float rounding (tests compare them), written to each parameter'
 (buffers kept from step to step); the optimiser step is the usual one.
 
 :func:`plan` returns ``None`` for anything else (a bottleneck, penalties other than L2, hooks,
-layers other than Linear/TiedLinear and the activations below), and ``fit`` then uses autograd.
+layers other than Linear/TiedLinear and the activations below; :func:`why_not` says which), and
+``fit`` then uses autograd, or refuses with that reason when asked for ``step="fused"``.
 """
 
 from __future__ import annotations
@@ -149,32 +150,46 @@ def _parameterless(module: nn.Module | None) -> bool:
 
 def plan(model: nn.Module) -> FusedStep | None:
     """A fused training step for ``model``, or ``None`` if its loss is not of the kind handled."""
-    if type(model) is not Autoencoder or model.bottleneck is not None:
+    if why_not(model) is not None:
         return None
+    return FusedStep(model, _layers(model.encoder) + _layers(model.decoder))
+
+
+def why_not(model: nn.Module) -> str | None:
+    """Why the fused step cannot train ``model`` (None: it can), in words for an error."""
+    if type(model) is not Autoencoder:
+        return f"it trains codings.Autoencoder only, not {type(model).__name__}"
+    if model.bottleneck is not None:
+        return "the model has a bottleneck (e.g. a VAE's sampling)"
     if not (_parameterless(model.corruption) and _parameterless(model.input_transform)):
-        return None
+        return "the input corruption or transform has parameters"
     if len(model.penalties) > 1 or any(type(p) is not L2Penalty for p in model.penalties):
-        return None
+        return "its only penalty can be L2; the model has " + ", ".join(
+            type(p).__name__ for p in model.penalties
+        )
     if _hooked(model):
-        return None
+        return "a forward or backward hook is registered (on the model or globally)"
     enc, dec = _layers(model.encoder), _layers(model.decoder)
     if not enc or not dec:
-        return None
+        return (
+            "the encoder and decoder must be Linear or TiedLinear layers, each followed by at "
+            "most one ELU, ReLU, SELU, Sigmoid, Tanh or Identity"
+        )
     layers = enc + dec
     if _shared(layers):
-        return None
+        return "a layer is used more than once (its gradients would have to be summed)"
     params = {id(p) for p in model.parameters()}
     for L in layers:
         for p in (L.weight, L.bias):
-            if p is not None and id(p) not in params:
-                return None  # e.g. tied to a layer outside the model
-            if p is not None and p.dtype != torch.float32:
-                return None
-            if p is not None and getattr(p, "_post_accumulate_grad_hooks", None):
-                return None
-            if p is not None and p._backward_hooks:
-                return None
-    return FusedStep(model, layers)
+            if p is None:
+                continue
+            if id(p) not in params:
+                return "a layer is tied to a weight outside the model"
+            if p.dtype != torch.float32:
+                return f"it computes in float32 only; a parameter is {p.dtype}"
+            if getattr(p, "_post_accumulate_grad_hooks", None) or p._backward_hooks:
+                return "a parameter has a gradient hook"
+    return None
 
 
 class FusedStep:

@@ -18,12 +18,15 @@ model holds only its pair, so :func:`codings.fit` cannot touch the frozen blocks
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from .inference import batched
 from .models import Autoencoder
+from .options import UNSET, TrainOptions, refuse
+from .options import resolve as resolve_options
 from .progress import as_reporter
 from .train import History, as_tensor, fit, resolve_device
 
@@ -131,17 +134,18 @@ def pretrain_layerwise(
     X,
     *,
     X_val=None,
-    epochs: int | Sequence[int] = 5,
+    options: TrainOptions | None = None,
+    epochs: int | Sequence[int] = UNSET,
     finetune_epochs: int = 0,
-    batch_size: int = 256,
-    lr: float | Sequence[float] = 1e-3,
+    batch_size: int = UNSET,
+    lr: float | Sequence[float] = UNSET,
     finetune_lr: float | None = None,
-    optimizer: str = "adam",
-    seed: int = 0,
-    patience: int | None = None,
+    optimizer: str = UNSET,
+    seed: int = UNSET,
+    patience: int | None = UNSET,
     on_phase_end: Callable[[int, Autoencoder], None] | None = None,
-    device: str | torch.device | None = "auto",
-    progress=False,
+    device: str | torch.device | None = UNSET,
+    progress=UNSET,
 ) -> dict[str, History]:
     """Train ``model`` greedily, one layer pair per phase, then optionally fine-tune end to end.
 
@@ -152,6 +156,13 @@ def pretrain_layerwise(
     X, X_val : array or tensor, (n, d)
         Training and optional validation data; the validation data is passed through the frozen
         blocks like the training data, so each phase reports its own validation loss.
+    options : codings.options.TrainOptions, optional
+        Every phase's training options (each phase ``k`` seeded ``seed + k - 1``; a schedule
+        runs over each phase's epochs). ``checkpoint``, ``resume`` and ``chunk_size`` are
+        refused: the phases are separate runs on codings computed in memory. The keywords
+        ``epochs`` (default 5), ``batch_size`` (256), ``lr`` (1e-3), ``optimizer``, ``seed``,
+        ``patience``, ``device`` and ``progress`` are the same options, given one by one instead
+        of ``options`` (not both).
     epochs, lr : int / float, or one per phase
         Epochs and learning rate of each phase.
     finetune_epochs, finetune_lr
@@ -170,15 +181,17 @@ def pretrain_layerwise(
     """
     pairs = layer_pairs(model)
     n = len(pairs)
-    epochs_k = _per_phase(epochs, n, "epochs")
-    lr_k = _per_phase(lr, n, "lr")
-    dev = resolve_device(device)
+    o, epochs_k, lr_k = _phase_options(
+        options, n, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed,
+        patience=patience, device=device, progress=progress,
+    )  # fmt: skip
+    dev = resolve_device(o.device)
     model.to(dev)
     X = as_tensor(X, dev)
     Xv = as_tensor(X_val, dev, name="X_val") if X_val is not None else None
     encoder = list(model.encoder)
     histories: dict[str, History] = {}
-    bar = as_reporter(progress)
+    bar = as_reporter(o.progress)
     h, hv = X, Xv
     for k in range(1, n + 1):
         if k > 1:
@@ -189,39 +202,52 @@ def pretrain_layerwise(
         if bar is not None:
             sizes = [_size(t) for t in (h, _codings(encoder[k - 1 : k], h[:1]))]
             bar.note(f"phase {k}/{n}: {sizes[0]}->{sizes[1]}")
+        phase = replace(o, epochs=epochs_k[k - 1], lr=lr_k[k - 1], seed=o.seed + k - 1)
         histories[f"phase {k}"] = fit(
-            shallow,
-            h,
-            X_val=hv,
-            epochs=epochs_k[k - 1],
-            batch_size=batch_size,
-            lr=lr_k[k - 1],
-            optimizer=optimizer,
-            seed=seed + k - 1,
-            patience=patience,
-            device=dev,
-            progress=bar,
+            shallow, h, X_val=hv, options=replace(phase, device=dev, progress=bar)
         )
         if on_phase_end is not None:
             on_phase_end(k, partial_autoencoder(model, k))
     if finetune_epochs:
         if bar is not None:
             bar.note(f"fine-tuning: all {n} layer pairs together")
+        rate = finetune_lr if finetune_lr is not None else lr_k[-1]
+        tune = replace(o, epochs=finetune_epochs, lr=rate, seed=o.seed + n)
         histories["finetune"] = fit(
-            model,
-            X,
-            X_val=Xv,
-            epochs=finetune_epochs,
-            batch_size=batch_size,
-            lr=finetune_lr if finetune_lr is not None else lr_k[-1],
-            optimizer=optimizer,
-            seed=seed + n,
-            patience=patience,
-            device=dev,
-            progress=bar,
+            model, X, X_val=Xv, options=replace(tune, device=dev, progress=bar)
         )
     model.eval()
     return histories
+
+
+#: What layer-wise training cannot honour, and why (it refuses them, never drops them).
+REFUSED = {
+    "checkpoint": "its phases are separate runs; save the model after it",
+    "resume": "its phases are separate runs; train again",
+    "chunk_size": "each phase trains on codings computed in memory",
+}
+
+
+def _phase_options(options, n: int, *, epochs, lr, **given):
+    """(the options of every phase, epochs per phase, learning rate per phase)."""
+    per_phase = {"epochs": epochs, "lr": lr}
+    lists = {k: v for k, v in per_phase.items() if isinstance(v, (list, tuple))}
+    given.update({k: v for k, v in per_phase.items() if k not in lists})
+    if options is None and given.get("epochs") is UNSET:
+        given["epochs"] = 5  # this function's own default (fit's is 10)
+    elif options is not None and lists:
+        name = next(iter(lists))
+        raise ValueError(
+            f"pretrain_layerwise got options and {name}={lists[name]!r}: give {name} once (one "
+            "per phase as the keyword, without options, or one for all in options)"
+        )
+    o = resolve_options(options, "pretrain_layerwise", **given)
+    refuse(o, "pretrain_layerwise", REFUSED)
+    epochs_k = _per_phase(lists.get("epochs", o.epochs), n, "epochs")
+    lr_k = _per_phase(lists.get("lr", o.lr), n, "lr")
+    for e, r in zip(epochs_k, lr_k, strict=True):
+        replace(o, epochs=e, lr=r)  # each phase's values checked now, before any training
+    return o, epochs_k, lr_k
 
 
 def flat_history(histories: dict[str, History]) -> list[dict]:

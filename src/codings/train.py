@@ -22,10 +22,14 @@ from torch import nn
 
 from . import threads as _threads
 from .arrays import as_tensor, complex_message  # noqa: F401  (also importable from here)
-from .choices import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
-from .errors import suggest
+from .choices import OPTIMIZERS  # noqa: F401 (still importable from here)
 from .inference import batches, evaluating, rows_per_batch
 from .models import Autoencoder
+from .options import UNSET, TrainOptions, check_precision
+from .options import check_fit_args as _check_fit_args  # noqa: F401 (still importable from here)
+from .options import check_optimizer as _check_optimizer
+from .options import check_schedule as _check_schedule  # noqa: F401 (still importable from here)
+from .options import resolve as resolve_options
 from .progress import as_reporter
 from .threads import flush_denormal_enabled
 
@@ -95,14 +99,6 @@ def _objectives(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     if not any(groups.values()):
         raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
     return {k: ps for k, ps in groups.items() if ps}
-
-
-def _check_optimizer(name: str) -> None:
-    if name not in OPTIMIZERS:
-        raise ValueError(
-            f"optimizer={name!r} is not known; choose one of {', '.join(OPTIMIZERS)}"
-            + suggest(name, OPTIMIZERS)
-        )
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
@@ -204,26 +200,37 @@ def fit(
     X,
     *,
     X_val=None,
-    epochs: int = 10,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    weight_decay: float = 0.0,
-    clip_norm: float | None = None,
-    seed: int = 0,
-    patience: int | None = None,
-    restore_best: bool = True,
+    options: TrainOptions | None = None,
     callbacks: Sequence[Callable[[int, dict, nn.Module], bool | None]] = (),
-    progress=False,
-    checkpoint: str | Path | None = None,
-    resume: str | Path | None = None,
-    device: str | torch.device | None = "auto",
-    chunk_size: int | None = None,
-    precision: str = "fp32",
-    lr_schedule: str = "constant",
-    threads: int | str | None = None,
+    loggers: Sequence = (),
+    # Each option below may be given as a keyword or in ``options``, not both (defaults:
+    # TrainOptions's, shown in the docstring).
+    epochs: int = UNSET,
+    batch_size: int = UNSET,
+    lr: float = UNSET,
+    optimizer: str = UNSET,
+    weight_decay: float = UNSET,
+    clip_norm: float | None = UNSET,
+    seed: int = UNSET,
+    patience: int | None = UNSET,
+    restore_best: bool = UNSET,
+    progress=UNSET,
+    checkpoint: str | Path | None = UNSET,
+    resume: str | Path | None = UNSET,
+    device: str | torch.device | None = UNSET,
+    chunk_size: int | None = UNSET,
+    precision: str = UNSET,
+    lr_schedule: str = UNSET,
+    threads: int | str | None = UNSET,
+    step: str = UNSET,
 ) -> History:
     """Train ``model`` on ``X`` (rows are examples) and return the per-epoch history.
+
+    The options are keywords (``epochs=10, batch_size=256, lr=1e-3, optimizer="adam",
+    weight_decay=0.0, clip_norm=None, seed=0, patience=None, restore_best=True, progress=False,
+    checkpoint=None, resume=None, device="auto", chunk_size=None, precision="fp32",
+    lr_schedule="constant", threads=None, step="auto"``) or one
+    :class:`codings.options.TrainOptions` as ``options``; giving both is an error.
 
     The data is moved to the device once; each epoch takes a permutation from a generator
     seeded by ``seed`` and trains on slices of it. The same seed gives bit-identical weights on
@@ -249,8 +256,9 @@ def fit(
     A plain dense autoencoder (Linear or tied layers, pointwise activations, squared error or
     cross-entropy, optionally L2 and input noise) trains with the hand-written step of
     :mod:`codings.fused` in float32 on one process: the same gradients as autograd up to
-    rounding, with less overhead. Every other model, and ``codings.train.FUSED = False``, uses
-    autograd.
+    rounding, with less overhead; every other model uses autograd. ``step="autograd"`` uses
+    autograd for every model, and ``step="fused"`` asks for the fused step and raises a
+    ValueError saying why where it cannot run. The history's ``step`` says which one ran.
 
     ``progress=True`` draws a bar per epoch on standard error (one line kept per epoch, with the
     loss parts; see :mod:`codings.progress`); a :class:`codings.progress.Reporter` such as
@@ -260,15 +268,31 @@ def fit(
     from ``lr`` at the first step towards 0 after the last step of epoch ``epochs``; the rate
     depends only on the step number, so a resumed run follows the same schedule.
 
+    Each epoch's record holds the loss parts (``train_*``, ``val_*``), the time, the step that
+    ran and ``lr``, the rate of the epoch's last step. ``loggers`` (see :mod:`codings.logs`,
+    e.g. ``TensorBoardLogger("runs/tb")``) receive each record (``logger.epoch(epoch,
+    record)``) and, every ``logger.every`` steps, the batch's loss and learning rate
+    (``logger.step(step, values)``); only rank 0 logs. They stay open: close them (or use them
+    in a ``with`` block) when done.
+
     ``threads`` is torch's CPU thread count during the call (None or "auto": chosen from the
     step's size and the machine's load by :func:`codings.threads.policy`); the previous count
     is restored afterwards.
     """
     from .checkpoint import load_train_state, remove_stale_temps, save_train_state
 
-    _check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience)
-    _check_schedule(lr_schedule)
-    _threads.check(threads)
+    o = resolve_options(
+        options, "fit", epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        weight_decay=weight_decay, clip_norm=clip_norm, seed=seed, patience=patience,
+        restore_best=restore_best, progress=progress, checkpoint=checkpoint, resume=resume,
+        device=device, chunk_size=chunk_size, precision=precision, lr_schedule=lr_schedule,
+        threads=threads, step=step,
+    )  # fmt: skip
+    epochs, batch_size, lr, optimizer = o.epochs, o.batch_size, o.lr, o.optimizer
+    weight_decay, clip_norm, seed, patience = o.weight_decay, o.clip_norm, o.seed, o.patience
+    restore_best, progress, checkpoint, resume = o.restore_best, o.progress, o.checkpoint, o.resume
+    device, chunk_size, precision, lr_schedule = o.device, o.chunk_size, o.precision, o.lr_schedule
+    threads, step = o.threads, o.step
     rank, world = distributed_info()
     if batch_size % world:
         raise ValueError(
@@ -286,6 +310,8 @@ def fit(
     groups = _objectives(model)
     opts = {k: make_optimizer(optimizer, ps, lr, weight_decay) for k, ps in groups.items()}
     step_loss = _loss_caller(model, dev, multi=len(opts) > 1) if world > 1 else None
+    if step == "fused":  # refused now, before any training, where it cannot run
+        _fused_step(model, data, world, precision, len(opts), step)
     history = History()
     gen = torch.Generator().manual_seed(seed)
     start_epoch = 0
@@ -327,6 +353,9 @@ def fit(
     per_epoch = -(-data.n // batch_size)  # optimiser steps per epoch
     total_steps = epochs * per_epoch
     bar = as_reporter(progress) if rank == 0 else None
+    loggers = list(loggers) if rank == 0 else []
+    step_loggers = [(lg, max(1, int(getattr(lg, "every", 1)))) for lg in loggers]
+    step_loggers = [(lg, every) for lg, every in step_loggers if hasattr(lg, "step")]
     prev_threads = _threads.enter(threads, _threads.step_flops(model, batch_size // world))
     prev_flush = flush_denormal_enabled()
     # Denormal numbers make a diverging or vanishing run several times slower on CPUs.
@@ -343,7 +372,7 @@ def fit(
                 t0 = time.perf_counter()
                 model.train()
                 # Decided each epoch: a callback may have frozen or unfrozen layers.
-                fused = _fused_step(model, data, world, precision, len(opts))
+                fused = _fused_step(model, data, world, precision, len(opts), step)
                 sums: dict[str, torch.Tensor] = {}
                 steps = 0
                 if bar is not None:
@@ -395,6 +424,10 @@ def fit(
                     steps += 1
                     if bar is not None:
                         bar.update(steps, sums)  # reads the running loss only when it redraws
+                    done = epoch * per_epoch + b + 1  # steps of the whole run
+                    for lg, every in step_loggers:
+                        if done % every == 0:
+                            lg.step(done, {"loss": total.item(), "lr": _current_lr(opts)})
                 record = {"epoch": epoch + 1}
                 record.update({f"train_{k}": v / steps for k, v in _mean_over_ranks(sums).items()})
                 if Xv is not None:
@@ -402,6 +435,7 @@ def fit(
                     record.update({f"val_{k}": v for k, v in evaluate(model, Xv).items()})
                 record["time"] = time.perf_counter() - t0
                 record["step"] = "autograd" if fused is None else "fused"  # which step trained
+                record["lr"] = _current_lr(opts)  # the last step's rate (a schedule lowers it)
                 bad = _nonfinite_epoch(model, record)
                 if Xv is None and world == 1 and not bad:
                     # No validation set to show a last step that broke the model: the loss of
@@ -416,6 +450,9 @@ def fit(
                 history.records.append(record)
                 if bar is not None:
                     bar.end(record)
+                for lg in loggers:
+                    if hasattr(lg, "epoch"):
+                        lg.epoch(epoch + 1, record)
                 monitored = record.get("val_loss", record.get("train_loss", math.inf))
                 if monitored < best[0]:
                     best = (
@@ -475,28 +512,46 @@ def fit(
     return history
 
 
-#: Train plain dense autoencoders with the hand-written step of :mod:`codings.fused` (same
-#: gradients up to rounding, less overhead). Set to False to train every model through autograd.
-FUSED = True
+def _current_lr(opts: dict) -> float:
+    """The learning rate of the last step taken (the first objective's optimiser)."""
+    return float(next(iter(opts.values())).param_groups[0]["lr"])
 
 
-def _fused_step(model: nn.Module, data: _Data, world: int, precision: str, n_objectives: int):
-    if not FUSED or world > 1 or precision != "fp32" or n_objectives > 1 or len(data.shape) != 2:
+def _fused_step(
+    model: nn.Module, data: _Data, world: int, precision: str, n_objectives: int, step: str
+):
+    """The fused step for this epoch, or None for autograd; ``step="fused"`` where the fused
+    step cannot run raises, saying why."""
+    if step == "autograd":
         return None
-    from .fused import plan
+    from .fused import plan, why_not
 
-    return plan(model)
+    why = (
+        "it runs on one process only (this run has several)"
+        if world > 1
+        else f"it computes in float32 only (precision={precision!r})"
+        if precision != "fp32"
+        else "the model trains several objectives in turn"
+        if n_objectives > 1
+        else f"it takes 2-D batches (rows, features); X has shape {data.shape}"
+        if len(data.shape) != 2
+        else why_not(model)
+    )
+    if why is None:
+        return plan(model)
+    if step == "fused":
+        raise ValueError(
+            f"step='fused' cannot train this model: {why}. Use step='autograd' (or 'auto', "
+            "which takes the fused step only where it applies)"
+        )
+    return None
 
 
 def _precision(precision: str, dev: torch.device):
     """(autocast context factory, gradient scaler or None) for a precision on a device."""
     from contextlib import nullcontext
 
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision={precision!r} is not known; choose one of {', '.join(PRECISIONS)}"
-            + suggest(precision, PRECISIONS)
-        )
+    check_precision(precision)
     if precision == "fp32":
         return nullcontext, None
     if precision == "fp16" and dev.type != "cuda":
@@ -683,25 +738,6 @@ def scheduled_lr(lr: float, schedule: str, step: int, total_steps: int) -> float
     if schedule == "constant" or total_steps <= 0:
         return lr
     return lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-
-
-def _check_schedule(schedule) -> None:
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(
-            f"lr_schedule={schedule!r} is not known; choose one of {', '.join(LR_SCHEDULES)}"
-            + suggest(str(schedule), LR_SCHEDULES)
-        )
-
-
-def _check_fit_args(*, epochs, batch_size, lr, patience) -> None:
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs={epochs!r} must be a whole number >= 0")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive whole number, e.g. 256")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr={lr!r} must be a positive finite number, e.g. 1e-3")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience={patience!r} must be a positive whole number or None")
 
 
 def _diverged_message(epoch, batch, objective, total, parts, lr, checkpoint) -> str:
