@@ -66,13 +66,16 @@ class RunNotWritable(RunError):
         self.path, self.reason = path, reason
 
 
-def fingerprint(X: np.ndarray) -> str:
+def fingerprint(X) -> str:
     """The shape and a hash of up to 256 evenly spaced rows (as float32): cheap on a memory map
-    of any size, and different for another data set, split or scaling."""
+    of any size, and different for another data set, split or scaling. ``X``: an array, a
+    memory map or a tensor (on any device)."""
     n = X.shape[0]
     h = hashlib.blake2b(repr(tuple(X.shape)).encode(), digest_size=16)
     for i in np.unique(np.linspace(0, n - 1, num=min(n, 256)).astype(np.int64)):
-        h.update(np.ascontiguousarray(X[int(i)], dtype=np.float32).tobytes())
+        row = X[int(i)]
+        row = row.detach().cpu().numpy() if hasattr(row, "detach") else np.asarray(row)
+        h.update(np.ascontiguousarray(row, dtype=np.float32).tobytes())
     return h.hexdigest()
 
 

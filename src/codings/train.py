@@ -807,24 +807,12 @@ def _run_args(data, Xv, **args) -> dict:
     """The arguments that decide a run's result, saved with its training state: a resume that
     changes one would continue a different run. ``epochs`` counts only for a schedule that
     depends on it (a constant rate may be continued for more epochs)."""
+    from .runs import fingerprint
+
     if args["lr_schedule"] == "constant":
         del args["epochs"]
     return {
         **args,
-        "data": _fingerprint(data.X),
-        "val_data": None if Xv is None else _fingerprint(Xv),
+        "data": fingerprint(data.X),
+        "val_data": None if Xv is None else fingerprint(Xv),
     }
-
-
-def _fingerprint(X) -> str:
-    """The shape and a hash of up to 256 evenly spaced rows (as float32): cheap on a memory map
-    of any size, and different for another data set, split or scaling."""
-    import hashlib
-
-    n = X.shape[0]
-    h = hashlib.blake2b(repr(tuple(X.shape)).encode(), digest_size=16)
-    for i in np.unique(np.linspace(0, n - 1, num=min(n, 256)).astype(np.int64)):
-        row = X[int(i)]
-        row = row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else np.asarray(row)
-        h.update(np.ascontiguousarray(row, dtype=np.float32).tobytes())
-    return h.hexdigest()
