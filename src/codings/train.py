@@ -23,7 +23,7 @@ from torch import nn
 from . import threads as _threads
 from .arrays import as_tensor, complex_message  # noqa: F401  (also importable from here)
 from .choices import OPTIMIZERS  # noqa: F401 (still importable from here)
-from .inference import batches, evaluating, rows_per_batch
+from .inference import batches, evaluating, placement, rows_per_batch
 from .models import Autoencoder
 from .options import UNSET, TrainOptions, check_precision
 from .options import check_fit_args as _check_fit_args  # noqa: F401 (still importable from here)
@@ -142,7 +142,7 @@ def evaluate(
     """
     if seed is None:
         return _evaluate(model, X, batch_size, device, threads, progress)
-    on = resolve_device(device) if device is not None else _model_device(model)
+    on = resolve_device(device) if device is not None else placement(model)[0]
     with torch.random.fork_rng(devices=[on] if on.type == "cuda" else []):
         torch.manual_seed(seed)
         return _evaluate(model, X, batch_size, device, threads, progress)
@@ -188,11 +188,6 @@ def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, floa
                 err = (recon - xb).square().mean(dim=tuple(range(1, xb.ndim))).sum()
                 sums["mse"] = sums.get("mse", 0.0) + float(err)
     return {k: v / n for k, v in sums.items()}
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 def fit(
