@@ -74,6 +74,9 @@ def test_train_writes_the_options_and_the_history_as_a_table(digits_run):
     assert run.options == run.metadata["train_args"]  # the header keeps them, as 0.1.0 did
     saved = json.loads((digits_run / "options.json").read_text())
     assert set(saved["data"]) == {"train", "validation"} and all(saved["data"].values())
+    # The training options as fit ran them: the flags' values, the checkpoint the CLI chose.
+    assert run.training["epochs"] == 3 and run.training["lr"] == 3e-3
+    assert run.training["checkpoint"] == str(digits_run / "train_state.safetensors")
     lines = (digits_run / "history.csv").read_text().splitlines()
     assert len(lines) == 1 + 3 and lines[0].startswith("epoch,")
     assert [float(x.split(",")[0]) for x in lines[1:]] == [r["epoch"] for r in run.history]

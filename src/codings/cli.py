@@ -450,7 +450,8 @@ def cmd_train(args) -> int:
         "metrics": {f"{'val' if len(Xv) else 'train'}_{k}": v for k, v in final.items()}
         | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
     }
-    figures = _write_run(run, args, model, scaling, meta, history, {"train": X, "validation": Xv})
+    data = {"train": X, "validation": Xv}
+    figures = _write_run(run, args, model, scaling, meta, history, data, options)
     R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
     shown = Xv[:10] if len(Xv) else X[:10]
     recon = run.figure_path("reconstructions.png")
@@ -483,16 +484,18 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _write_run(run, args, model, scaling, meta: dict, history, data: dict) -> list[str]:
+def _write_run(run, args, model, scaling, meta: dict, history, data: dict, training) -> list[str]:
     """The model (its header: ``meta``, the scaling and the options), the history, the metrics,
-    the options with the data's fingerprints, and the training curves; the figures drawn."""
+    the options with the data's fingerprints, and the training curves; the figures drawn.
+    ``options.json`` holds the command's flags and, under ``training``, the training options
+    as resolved (the stopping rule's epochs and patience, the checkpoint, ...)."""
     from .plots import training_curves
 
     options = {k: v for k, v in vars(args).items() if k != "func"}
     run.write_model(model, scaling=scaling, **meta, train_args=options)
     run.write_history(history)
     run.write_metrics(meta["metrics"])
-    run.write_options(options, data)
+    run.write_options(options, data, training=training.to_dict())
     return [str(training_curves(history.records, run.figure_path("curves.png")))]
 
 
@@ -665,7 +668,7 @@ def cmd_classify(args) -> int:
         dropout=args.dropout,
         n_classes=train.n_classes,
         finetune_lr=args.finetune_lr,
-        options=train_options(args),
+        options=(training := train_options(args)),
     )
     test_metrics = score(clf, Xt, test.y)
     metrics = {
@@ -683,7 +686,7 @@ def cmd_classify(args) -> int:
         "metrics": metrics,
     }
     data = {"train": X[idx], "validation": Xv}
-    [figure] = _write_run(run, args, clf, source.scaling, meta, history, data)
+    [figure] = _write_run(run, args, clf, source.scaling, meta, history, data, training)
     result = {
         "out": str(out),
         "mode": args.mode,

@@ -140,6 +140,10 @@ def write_report(run: Run | str | Path, out: str | Path | None = None) -> Path:
     body.append("<h2>Options</h2>")
     options = _flat(run.options)
     body.append(table(options, ("option", "value"), id="options") if options else "<p>none</p>")
+    training = _flat(run.training)
+    if training:
+        body.append("<h3>Training options, as resolved</h3>")
+        body.append(table(training, ("option", "value"), id="training"))
     prints = {}
     if (run.path / OPTIONS).exists():
         prints = json.loads((run.path / OPTIONS).read_text()).get("data") or {}

@@ -209,12 +209,20 @@ class Run:
         return self.path / METRICS
 
     def write_options(
-        self, options: Mapping[str, Any], data: Mapping[str, np.ndarray | None] | None = None
+        self,
+        options: Mapping[str, Any],
+        data: Mapping[str, np.ndarray | None] | None = None,
+        *,
+        training: Mapping[str, Any] | None = None,
     ) -> Path:
-        """``options.json``: the run's exact options and a :func:`fingerprint` of each data
-        array in ``data`` (``{"train": X, "validation": Xv}``; None stays null)."""
+        """``options.json``: the run's exact options, a :func:`fingerprint` of each data
+        array in ``data`` (``{"train": X, "validation": Xv}``; None stays null) and, where
+        given, the training options as resolved (``TrainOptions.to_dict()``)."""
         prints = {k: None if v is None else fingerprint(v) for k, v in (data or {}).items()}
-        text = json.dumps({"options": dict(options), "data": prints}, indent=1, default=str)
+        record = {"options": dict(options), "data": prints}
+        if training is not None:
+            record["training"] = dict(training)
+        text = json.dumps(record, indent=1, default=str)
         atomic_write(self.path / OPTIONS, text.encode())
         return self.path / OPTIONS
 
@@ -305,6 +313,12 @@ class Run:
         if path.exists():
             return json.loads(path.read_text())
         return dict(self.metadata.get("metrics") or {})
+
+    @property
+    def training(self) -> dict:
+        """The training options as resolved (``options.json``'s ``training``; {} if none)."""
+        path = self.path / OPTIONS
+        return dict(json.loads(path.read_text()).get("training") or {}) if path.exists() else {}
 
     @property
     def options(self) -> dict:
