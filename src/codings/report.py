@@ -12,11 +12,11 @@ import base64
 import html
 import json
 import math
-import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .checkpoint import atomic_write
 from .runs import OPTIONS, Run
 
 __all__ = ["page", "write_report"]
@@ -68,12 +68,7 @@ def page(title: str, body: Sequence[str], path: str | Path) -> Path:
         ]
     )
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, text.encode("utf-8"))
     return path
 
 
