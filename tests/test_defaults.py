@@ -51,6 +51,16 @@ def test_auto_patience_is_ten_epochs_or_two_thousand_steps():
     assert auto_patience(1000, 100) == 200
 
 
+def test_small_data_epochs_is_a_step_budget_below_small_rows():
+    # 142 rows (wine in 5-fold CV) at batch 32: 5 steps per epoch -> 1,000 steps in 200 epochs.
+    assert defaults.small_data_epochs(142, 32) == 200 == defaults.BUDGET_STEPS // 5
+    assert defaults.small_data_epochs(1000, 32) == 32  # 32 steps per epoch: 1,024 steps
+    assert defaults.small_data_epochs(1, 32) == defaults.BUDGET_STEPS  # one step per epoch
+    assert defaults.small_data_epochs(1999, 10) == defaults.MIN_EPOCHS  # 200 steps per epoch
+    assert defaults.small_data_epochs(2000, 32) is None  # from SMALL_ROWS on: the stopping rule
+    assert defaults.small_data_epochs(55_000, 32) is None
+
+
 def test_explicit_epochs_pass_through_unchanged():
     assert stopping(7, None, 1000, 32) == (7, None, [], None)
     assert stopping(7, 2, 1000, 32) == (7, 2, [], None)

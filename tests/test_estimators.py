@@ -420,7 +420,26 @@ def test_default_scaling_gives_spread_codings_on_raw_breast_cancer(breast_cancer
     np.testing.assert_allclose(est.scaling_.scale, X.std(0), rtol=1e-5)
     Z = est.transform(X)
     assert Z.var(axis=0).min() > 0.05  # both codings vary across the rows
-    assert "val_loss" in est.history_.last  # "auto": a validation share for the stopping rule
+    # "auto" on 569 rows (fewer than defaults.SMALL_ROWS): a fixed budget on every row
+    assert "val_loss" not in est.history_.last
+    assert len(est.history_) == codings.defaults.small_data_epochs(569, 32) == 56
+
+
+def test_auto_epochs_on_small_data_train_a_fixed_budget_on_every_row(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(100, 4))
+    est = AutoencoderTransformer(hidden=(8,), latent_dim=2, device="cpu", random_state=0).fit(X)
+    # 100 rows at batch 32: 4 steps per epoch, defaults.BUDGET_STEPS = 1,000 steps in 250 epochs
+    assert len(est.history_) == codings.defaults.small_data_epochs(100, 32) == 250
+    assert "val_loss" not in est.history_.last  # no rows held out
+    monkeypatch.setattr(codings.defaults, "PATIENCE_STEPS", 20)  # quick stops below
+    # patience or a validation share chosen: the stopping rule on a validation share, as before
+    for chosen in (dict(patience=3), dict(validation_fraction=0.2)):
+        stopped = clone(est).set_params(**chosen).fit(X)
+        assert "val_loss" in stopped.history_.last and len(stopped.history_) != 250
+    # from SMALL_ROWS rows on, "auto" holds out a tenth for the stopping rule
+    monkeypatch.setattr(codings.defaults, "SMALL_ROWS", 100)
+    large = clone(est).fit(X)
+    assert "val_loss" in large.history_.last and len(large.history_) != 250
 
 
 def test_scaling_is_saved_and_applied_after_load(tmp_path, breast_cancer):

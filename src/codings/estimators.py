@@ -141,13 +141,22 @@ class _AutoencoderMixin:
         if not isinstance(self.layerwise, (bool, np.bool_)):
             raise ValueError(f"layerwise={self.layerwise!r} must be True or False")
 
+    def _auto_stops(self, n_rows: int) -> bool:
+        """Whether fit stops on a validation share: with ``epochs=None``, except on fewer than
+        ``defaults.SMALL_ROWS`` rows with ``patience`` and ``validation_fraction`` left as they
+        are, which train ``defaults.small_data_epochs`` on all the rows instead."""
+        if self.epochs is not None:
+            return False
+        chosen = self.patience is not None or self.validation_fraction != "auto"
+        return chosen or n_rows >= defaults.SMALL_ROWS
+
     def _split(
         self, X: np.ndarray, seed: int, auto: float | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         frac = self.validation_fraction
         if frac == "auto":  # a share for the stopping rule to watch; none for a fixed epoch count
             frac = (
-                (defaults.VALIDATION_FRACTION if self.epochs is None else 0.0)
+                (defaults.VALIDATION_FRACTION if self._auto_stops(len(X)) else 0.0)
                 if auto is None
                 else auto
             )
@@ -173,8 +182,11 @@ class _AutoencoderMixin:
         X_train, X_val = self._split(X, seed)
         if train:
             warn(check_data(model, X_train))  # named at the user's call
+        epochs = self.epochs
+        if epochs is None and not self._auto_stops(len(X)):  # small data: a fixed budget
+            epochs = defaults.small_data_epochs(len(X_train), self.batch_size)
         epochs, patience, callbacks, stopper = defaults.stopping(
-            None if self.epochs is None else int(self.epochs),
+            None if epochs is None else int(epochs),
             self.patience,
             len(X_train),
             self.batch_size,
@@ -478,8 +490,12 @@ _PARAMS_DOC = """
         epochs (default: 10 epochs or 2,000 steps, whichever is longer), at most about 100,000
         optimiser steps, and keep the best weights
         (:mod:`codings.defaults`). An int: exactly that many epochs (unless ``patience`` stops
-        earlier).
-    batch_size, lr, optimizer : default=32, 1e-3, "nadam"
+        earlier). The rule for small data: on fewer than 2,000 rows, with ``patience`` and
+        ``validation_fraction`` left as they are, "auto" trains 1,000 optimiser steps (at
+        least 20 epochs) on every row, holding none out (a tenth of a small table is too few
+        rows to stop on; BENCHMARKS.md, "Small tables").
+    batch_size, lr, optimizer : default=32, 1e-3, "nadam" ("adam" for the outlier detector:
+        torch fuses its step, :data:`codings.defaults.DETECTOR_OPTIMIZER`)
         Training of the autoencoder (optimizer: "adam", "adamw", "nadam" or "sgd"); the
         defaults come from the defaults study in BENCHMARKS.md.
     patience : int, default=None
@@ -488,7 +504,8 @@ _PARAMS_DOC = """
         ``epochs=None``, no early stop with an explicit ``epochs``.
     validation_fraction : float or "auto", default="auto"
         Fraction of the training data held out to monitor (``history_`` gets ``val_*``).
-        "auto": 0.1 with ``epochs=None`` (what the stopping rule watches), 0 otherwise.
+        "auto": 0.1 when the stopping rule runs (``epochs=None``, but for the rule for small
+        data), 0 otherwise.
     random_state : int, RandomState or None, default=None
         Seeds the initial weights, the shuffling and the validation split. An int makes ``fit``
         reproducible (bit for bit on the CPU).
@@ -705,7 +722,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         epochs=None,
         batch_size=defaults.BATCH_SIZE,
         lr=defaults.LR,
-        optimizer=defaults.OPTIMIZER,
+        optimizer=defaults.DETECTOR_OPTIMIZER,
         patience=None,
         validation_fraction="auto",
         random_state=None,
