@@ -105,17 +105,21 @@ def run(args) -> dict:
         row = {"rows": len(X), "features": X.shape[1], "sizes": sizes}
         if not args.no_pca:
             row["pca"] = search(PCA(random_state=0), "n_components", sizes, X, y)
-        ae = AutoencoderTransformer(random_state=0, device="cpu", **params)
-        row["autoencoder"] = search(ae, "latent_dim", sizes, X, y)
+        if not args.no_autoencoder:
+            ae = AutoencoderTransformer(random_state=0, device="cpu", **params)
+            row["autoencoder"] = search(ae, "latent_dim", sizes, X, y)
         out["sets"][name] = row
-        pca = f"PCA {row['pca']['accuracy']:.3f}  " if "pca" in row else ""
-        a = row["autoencoder"]
-        print(
-            f"{name:14s} {len(X):4d}x{X.shape[1]:<3d} {pca}autoencoder {a['accuracy']:.3f} "
-            f"(best size {a['best_size']}, {a['seconds']:.0f} s)  "
-            + " ".join(f"{s}:{v:.3f}" for s, v in a["by_size"].items()),
-            flush=True,
-        )
+        print(f"{name:14s} {len(X):4d}x{X.shape[1]:<3d}", end="")
+        for method in ("pca", "autoencoder"):
+            if method in row:
+                a = row[method]
+                print(
+                    f"  {method} {a['accuracy']:.3f} (best size {a['best_size']}, "
+                    f"{a['seconds']:.1f} s) "
+                    + " ".join(f"{s}:{v:.3f}" for s, v in a["by_size"].items()),
+                    end="",
+                )
+        print(flush=True)
     return out
 
 
@@ -148,6 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--params", default="{}", help="AutoencoderTransformer parameters, as JSON")
     p.add_argument("--label", default="defaults", help="the column's name in --report")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA pipeline")
+    p.add_argument("--no-autoencoder", action="store_true", help="only the PCA pipeline")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--report", nargs="+", help="print the table of these result files")
     args = p.parse_args(argv)

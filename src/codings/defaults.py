@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 OPTIMIZER = "nadam"
-# The outlier detector's: Adam has torch's fused step (NAdam has none), 1.5x faster fits at the
-# same one-class ROC AUC (BENCHMARKS.md, "The detector's defaults on small one-class sets").
-DETECTOR_OPTIMIZER = "adam"
 LR = 1e-3
 BATCH_SIZE = 32
 INIT = "xavier"

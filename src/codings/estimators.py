@@ -494,8 +494,7 @@ _PARAMS_DOC = """
         ``validation_fraction`` left as they are, "auto" trains 1,000 optimiser steps (at
         least 20 epochs) on every row, holding none out (a tenth of a small table is too few
         rows to stop on; BENCHMARKS.md, "Small tables").
-    batch_size, lr, optimizer : default=32, 1e-3, "nadam" ("adam" for the outlier detector:
-        torch fuses its step, :data:`codings.defaults.DETECTOR_OPTIMIZER`)
+    batch_size, lr, optimizer : default=32, 1e-3, "nadam"
         Training of the autoencoder (optimizer: "adam", "adamw", "nadam" or "sgd"); the
         defaults come from the defaults study in BENCHMARKS.md.
     patience : int, default=None
@@ -722,7 +721,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         epochs=None,
         batch_size=defaults.BATCH_SIZE,
         lr=defaults.LR,
-        optimizer=defaults.DETECTOR_OPTIMIZER,
+        optimizer=defaults.OPTIMIZER,
         patience=None,
         validation_fraction="auto",
         random_state=None,
