@@ -5,7 +5,8 @@ The numbers come from the defaults study (``benchmarks/defaults_study.py``, BENC
 without a validation set) has not improved for :func:`auto_patience` epochs (``PATIENCE`` epochs
 or ``PATIENCE_STEPS`` optimiser steps, whichever is longer), at most ``MAX_STEPS`` optimiser
 steps (between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), then keep the best weights.
-:func:`codings.fit` itself keeps its fixed ``epochs=10``.
+:func:`codings.fit` itself keeps its fixed ``epochs=10``. The estimators make one exception,
+for small data: :func:`small_data_epochs`.
 
 ``INIT`` is the weight initialisation the command line and the estimators give a builder that
 takes ``init`` when the user names none: Glorot (``"xavier"``), which the study found better than
