@@ -58,11 +58,11 @@ def small_data_epochs(n_rows: int, batch_size: int) -> int | None:
     least ``MIN_EPOCHS`` epochs, at most ``MAX_EPOCHS``) on all ``n_rows``, without a validation
     split; None from ``SMALL_ROWS`` rows on, where the stopping rule watches a validation share.
 
-    Why (BENCHMARKS.md, "Small tables"): below 2,000 rows the held-out tenth is a few dozen rows,
-    too few to stop on (wine: 15 rows; the best epoch it picks is noise), it costs a tenth of
-    the data, and the patience of 2,000 steps made a 150-row fit run 800 epochs. A fixed budget
-    on all rows gave a better model (classifier accuracy on its codings, reconstruction of
-    unseen rows; one-class ROC AUC) in a tenth of the time.
+    Why (BENCHMARKS.md, "Small tables"): below 2,000 rows the held-out tenth is at most 200 rows,
+    on small tables a dozen or two, too few to stop on (wine: 15 rows; the best epoch it picks
+    is noise); it costs a tenth of the data; and the patience of 2,000 steps made a 178-row fit
+    run 800 epochs. A fixed budget on every row gave codings as good or better for a classifier
+    on six tables, and as good a one-class ROC AUC, in a quarter of the steps or fewer.
     """
     if n_rows >= SMALL_ROWS:
         return None
