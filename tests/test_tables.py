@@ -73,6 +73,15 @@ def test_kinds_are_inferred_from_dtypes_and_can_be_overridden():
         TableSchema.infer(df, kinds={"count": "numbers"})
 
 
+def test_a_column_of_identifiers_is_pointed_out():
+    df = _table(120).assign(customer=[f"c{i:04d}" for i in range(120)])
+    with pytest.warns(UserWarning, match="column 'customer' has 120 different values in 120 rows"):
+        TableSchema.infer(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TableSchema.infer(df.assign(customer=[f"c{i % 40}" for i in range(120)]))  # 40 values
+
+
 def test_numeric_scaling_ignores_missing_cells():
     df = pd.DataFrame({"v": [1.0, np.nan, 3.0, np.nan], "k": ["p", None, "q", "p"]})
     s = TableSchema.infer(df)
@@ -262,6 +271,17 @@ def test_save_and_load_are_bit_identical_with_the_schema_in_the_header(tmp_path)
         assert torch.equal(m.encode(X), again.encode(X))
         assert torch.equal(m(X), again(X))
     pd.testing.assert_frame_equal(impute(m, df), impute(again, df))
+
+
+def test_categories_are_embedded_by_the_size_rule_with_unknown_and_missing_rows():
+    cols = [
+        {"name": f"c{k}", "kind": "categorical", "categories": list(range(k))} for k in (2, 3, 200)
+    ]
+    m = codings.build("table", n_features=3, schema={"columns": cols}, hidden=[8])
+    # min(50, (k + 1) // 2) numbers for k categories; k + 2 rows (known, unknown, missing)
+    assert [tuple(e.weight.shape) for e in m.embeddings] == [(4, 1), (5, 2), (202, 50)]
+    assert m.encoder[0][0].in_features == 1 + 2 + 50
+    assert m.decoder[-1].out_features == 3 + 4 + 201  # k + 1 logits: known and unknown
 
 
 def test_the_builder_checks_its_arguments():

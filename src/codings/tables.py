@@ -268,6 +268,16 @@ class TableSchema:
             else:
                 values = s[s.notna()].unique()
                 cats = sorted({_plain(v) for v in values}, key=lambda v: (type(v).__name__, v))
+                seen = int(s.notna().sum())
+                if len(cats) > 50 and len(cats) > seen / 2:
+                    warnings.warn(
+                        f"column {name!r} has {len(cats)} different values in {seen} rows: an "
+                        "identifier or free text? The model cannot reconstruct such a column "
+                        "and reads each new value as unknown; drop it (or, if it holds "
+                        f"numbers, kinds={{{name!r}: 'numeric'}})",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                 columns.append(Column(name, "categorical", categories=tuple(cats)))
         return cls(columns)
 
