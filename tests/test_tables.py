@@ -204,6 +204,17 @@ def test_fit_trains_a_table_model_with_autograd_and_early_stopping():
         )
 
 
+def test_no_mean_or_pca_baseline_is_compared_with_a_table_model():
+    from codings.diagnostics import check_model
+
+    s = TableSchema.infer(_table(50))
+    m = codings.build("table", n_features=s.width, schema=s.to_dict(), seed=0)
+    X = s.encode(_table(50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_model(m, X, X) == ({}, [])  # codes and flags are not numbers to compare
+
+
 def _fitted(df, seed=0, epochs=150):
     s = TableSchema.infer(df)
     m = codings.build("table", n_features=s.width, schema=s.to_dict(), seed=seed)

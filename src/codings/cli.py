@@ -456,7 +456,7 @@ def cmd_train(args) -> int:
     _check_finite(final)
     if table:
         final.pop("mse")  # of the encoded rows (codes, flags), not a table's; PCA neither
-    baselines, late = ({}, []) if table else check_model(model, X, Xv, model_mse=final.get("mse"))
+    baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
     findings += late
     meta = {
