@@ -192,6 +192,8 @@ def test_fit_trains_a_table_model_with_autograd_and_early_stopping():
     assert "TableAutoencoder" in why_not(m)
     h = codings.fit(m, X[:240], X_val=X[240:], epochs=100, patience=2, batch_size=32, seed=0)
     assert {r["step"] for r in h.records} == {"autograd"}
+    assert "val_mse" not in h.last  # the rows' codes and flags have no meaningful MSE
+    assert set(codings.evaluate(m, X)) == {"loss", "numeric", "categorical"}
     assert "val_numeric" in h.last and "val_categorical" in h.last
     assert len(h.records) < 100  # stopped early
     assert min(r["val_loss"] for r in h.records) < 0.5 * h.records[0]["val_loss"]

@@ -454,8 +454,6 @@ def cmd_train(args) -> int:
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X, seed=args.seed)  # a VAE's draws too
     _check_finite(final)
-    if table:
-        final.pop("mse")  # of the encoded rows (codes, flags), not a table's; PCA neither
     baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
     findings += late

@@ -159,7 +159,6 @@ def cmd_eval(args, run, emit) -> int:
     _not_for_tables(args, "nll_samples")
     _, X = run_table(args.dataset, run)
     metrics = evaluate(run.model, X, seed=args.seed)
-    metrics.pop("mse", None)  # of the encoded rows (codes, flags): not a table's error
     name = Path(args.dataset).name
     result = {"dataset": name, "split": "all", "n": len(X), **metrics}
     lines = [f"table on {name} (the whole file, {len(X)} rows)"]
@@ -194,7 +193,6 @@ def cmd_reconstruct(args, run, emit) -> int:
     R = reconstruct_table(run.model, df)
     write_table(R, args.output)
     metrics = evaluate(run.model, X)
-    metrics.pop("mse", None)
     result = {"output": args.output, "shape": list(R.shape), **metrics}
     lines = [f"wrote reconstructions {R.shape} -> {args.output}"]
     lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]
