@@ -467,3 +467,21 @@ def test_table_flags_are_refused_where_they_do_not_apply(table_run, tmp_path, ca
     assert code == 1 and "did you mean 'count'" in err
     code, _, err = _cli(capsys, "impute", tmp / "run", "--data", path, "--out", path)
     assert code == 1 and "is the input file" in err
+
+
+def test_imputation_keeps_pandas_dtypes_string_category_and_nullable_integers():
+    df = pd.DataFrame(
+        {
+            "s": pd.array(["a", None, "b", "a"] * 10, dtype="string"),
+            "k": pd.Categorical(["x", "y", None, "x"] * 10),
+            "i": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+            "f": [0.5, 1.5, np.nan, 2.5] * 10,
+        }
+    )
+    m = _fitted(df, epochs=2)
+    out = impute(m, df)
+    assert (out.dtypes == df.dtypes).all(), out.dtypes
+    assert out.notna().all().all()
+    assert set(out["s"]) <= {"a", "b"} and set(out["k"]) <= {"x", "y"}
+    assert (out["i"] == out["i"].round()).all()  # whole numbers in an integer column
+    pd.testing.assert_frame_equal(out[df.notna()], df[df.notna()])
