@@ -140,7 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
-        "--data",
+        "--data",  # the exact word, else argparse finds it ambiguous with --data-dir
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
