@@ -35,8 +35,12 @@ The public API (pandas is imported inside the functions that need it, never on i
     ``held_out=True`` predicts each cell with its column hidden (one pass per column), which
     points at a corrupted cell more reliably (a far-off value also moves the other columns'
     reconstructions through the codings).
+``reconstruct_table(model, df) -> DataFrame``
+    Every cell as the model predicts it (numbers de-standardised, the most likely category).
 ``model_schema(model) -> TableSchema``
     The schema a table model was built with.
+``model.cell_errors(x)`` / ``model.held_out_errors(x)``
+    The same errors as ``column_errors`` on encoded rows, as tensors (B, n_columns).
 
 Why embeddings rather than one-hot: an embedding of ``min(50, (k + 1) // 2)`` numbers (fast.ai's
 rule of thumb for tabular models) keeps the input narrow for a column of many categories, and
@@ -79,6 +83,7 @@ __all__ = [
     "column_errors",
     "impute",
     "model_schema",
+    "reconstruct_table",
 ]
 
 KINDS = ("numeric", "categorical")
