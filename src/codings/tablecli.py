@@ -5,6 +5,7 @@ A CSV file is read with its header by pandas (the ``tables`` extra); the run's s
 model's checkpoint header) turns it into the rows the model takes, and refuses a file whose
 columns differ. The schema standardises the numeric columns itself, so the run keeps no other
 scaling. :mod:`codings.cli` calls these with a few lines; errors are ``ValueError`` lines.
+A client, it sits in the layer below the command line, beside the tour.
 """
 
 from __future__ import annotations

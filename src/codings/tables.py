@@ -52,6 +52,9 @@ outlier's sign) while imputation takes the argmax over the known categories only
 In training, ``mask_rate`` of the observed cells are hidden from the encoder (filled as missing)
 while the loss still asks for them: a denoising autoencoder that learns to fill a cell from the
 others, which is what imputation needs (Gondara & Wang 2018, "MIDA").
+
+The module sits with the model families (``regularised``, ``generative``): it registers a
+builder and uses the parts below it; the inference path and the clients above call it.
 """
 
 from __future__ import annotations
