@@ -373,6 +373,7 @@ def test_train_table_reads_a_csv_infers_kinds_and_keeps_the_schema_in_the_run(ta
     assert s.numeric[0].mean == pytest.approx(df["a"].mean())  # fitted on the file
     assert run.metadata["kwargs"]["schema"] == s.to_dict()
     assert result["schema"] == s.to_dict()
+    assert any(f.endswith("reconstructions.png") for f in result["figures"])
     # on standard error: the schema inferred, briefly, then the progress
     assert "colour: categorical (blue, red)" in err and "count: categorical (0, 1, 2, 3)" in err
     assert "Epoch" in err

@@ -479,6 +479,11 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
+        k = len(schema.numeric)
+        if k:
+            names = [str(c.name) for c in schema.numeric]
+            figures.append(str(feature_columns(shown[:, :k], R[:, :k], recon, names=names)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
