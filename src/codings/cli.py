@@ -389,6 +389,7 @@ def cmd_train(args) -> int:
     from .metrics import reconstruct
     from .models import builder_params, check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
+    from .tablecli import is_table, training_table
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -410,15 +411,28 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
+    table = is_table(args.model)  # a CSV read by pandas; its schema scales the numbers
+    if table:
+        ds, schema = training_table(args.dataset, args.kinds, args.quiet)
+    else:
+        ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
+    if args.kinds and not table:
+        raise CLIError("--kinds applies to `codings train table` only")
+    if table and (args.layerwise or args.binarize):
+        raise CLIError("--layerwise and --binarize do not apply to a table model")
     if ds.split == "all":  # a user's file: hold out a seeded validation share
         X, Xv = user_split(ds.X, args.val_fraction, args.seed)
     else:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
-    scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
+    if table:
+        kwargs["schema"] = schema.to_dict()
+    model = build(args.model, seed=args.seed, **kwargs)
+    if table and args.scale not in ("auto", "none"):
+        raise CLIError(f"--scale {args.scale}: a table's schema standardises its numbers itself")
+    scaling = None if table else _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
@@ -478,6 +492,11 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
+        k = len(schema.numeric)
+        if k:
+            names = [str(c.name) for c in schema.numeric]
+            figures.append(str(feature_columns(shown[:, :k], R[:, :k], recon, names=names)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
@@ -489,6 +508,8 @@ def cmd_train(args) -> int:
     report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     result["report"] = str(report)
+    if table:
+        result["schema"] = schema.to_dict()
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
@@ -721,10 +742,12 @@ def cmd_classify(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from . import evaluate
+    from . import evaluate, tablecli
 
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_eval(args, run, emit)
     ds = load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
@@ -868,11 +891,14 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from . import tablecli
     from .metrics import encode
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_encode(args, run, emit, _write_array)
     if args.input.endswith(".npy") and args.output.endswith(".npy"):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
@@ -928,6 +954,7 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
 
 
 def cmd_reconstruct(args) -> int:
+    from . import tablecli
     from .metrics import reconstruct
     from .plots import reconstructions
 
@@ -935,6 +962,8 @@ def cmd_reconstruct(args) -> int:
     if args.plot:
         _refuse_same_file(args.input, args.plot)
     run = _open_run(args.dir)
+    if tablecli.is_table(run.model):
+        return tablecli.cmd_reconstruct(args, run, emit)
     user = _read_model_input(args.input, run)
     X = user.X
     scaling = run.scaling
@@ -961,6 +990,12 @@ def cmd_reconstruct(args) -> int:
         lines.append(f"figure: {args.plot}")
     emit(args, result, lines)
     return 0
+
+
+def cmd_impute(args) -> int:
+    from . import tablecli
+
+    return tablecli.cmd_impute(args, _open_run(args.dir), emit)
 
 
 def cmd_pca_check(args) -> int:
@@ -1121,6 +1156,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
     )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
+    p.add_argument(
+        "--kinds",
+        metavar="COL=KIND,...",
+        help="table models: a column's kind, numeric or categorical, where the one inferred "
+        "from the CSV is not right (e.g. --kinds zip=categorical)",
+    )
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
     )
@@ -1389,6 +1430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("impute", help="fill the blank cells of a CSV file with a table model")
+    p.add_argument("dir", help=RUN_DIR_HELP + ", trained with `codings train table`")
+    p.add_argument("--data", required=True, help="a .csv file with the run's columns")
+    p.add_argument("--out", required=True, help="the filled table (.csv)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_json(p)
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
     p.add_argument(
