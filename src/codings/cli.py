@@ -140,6 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
+        "--data",  # the exact word, else argparse finds it ambiguous with --data-dir
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
@@ -187,8 +188,11 @@ def parse_value(text: str):
     return text
 
 
-def load_data(name: str, split: str, data_dir: str | None):
-    """A Dataset for a dataset name, or a user file wrapped as one."""
+def load_data(name: str, split: str, data_dir: str | None, *, sequences: bool = False):
+    """A Dataset for a dataset name, or a user file wrapped as one.
+
+    ``sequences``: for a sequence model, a 3-D file's (time steps, channels) is the shape, and
+    a 2-D file's rows are never guessed to be square images."""
     from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
@@ -202,12 +206,12 @@ def load_data(name: str, split: str, data_dir: str | None):
             raise CLIError(text) from None
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
-        user = _read_user_file(path)
+        user = _read_user_file(path, sequences=sequences)
         X = user.X
         return Dataset(
             X=X,
             y=None,
-            image_shape=user.image_shape or _guess_shape(X.shape[1]),
+            image_shape=user.image_shape or (None if sequences else _guess_shape(X.shape[1])),
             name=path.name,
             split="all",
             n_classes=None,
@@ -272,19 +276,28 @@ def _open_run(path: str):
     return run
 
 
-def _read_user_file(path):
+def _read_user_file(path, *, sequences: bool = False):
     """A user's file as rows (images flattened and scaled, with a note on standard error)."""
     from .datasets import read_user_file
 
     user = read_user_file(path)
-    if user.note:
-        print(f"codings: note: {path}: {user.note}", file=sys.stderr)
+    note = user.note
+    if sequences and user.image_shape is not None:
+        note = _sequence_note(len(user.X), user.image_shape, "divided by 255" in user.note)
+    if note:
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return user
+
+
+def _sequence_note(n: int, shape: tuple[int, int], divided: bool) -> str:
+    """What reading a 3-D file did, said for a sequence model (the shape's (T, C))."""
+    note = f"read {n} sequences of {shape[0]} time steps x {shape[1]} channels"
+    return note + ("; uint8 values divided by 255" if divided else "")
 
 
 def _read_model_input(path: str, run):
     """A user's file of rows for ``run``'s model: a UserFile whose rows have the model's width."""
-    user = _read_user_file(path)
+    user = _read_user_file(path, sequences=hasattr(run.model, "sequence_shape"))
     run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
 
@@ -374,8 +387,9 @@ def cmd_train(args) -> int:
     from . import build, evaluate, fit
     from .diagnostics import check_data, check_model
     from .metrics import reconstruct
-    from .models import check_name
+    from .models import builder_params, check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
+    from .tablecli import is_table, training_table
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -385,6 +399,7 @@ def cmd_train(args) -> int:
             "not with `codings train`"
         )
     check_name(args.model)
+    sequences = "sequence_shape" in builder_params(args.model)  # recurrent, conv1d
     out = Path(args.out)
     run = _create_run(  # before the checks below: two runs must not both find --out free
         out,
@@ -396,15 +411,28 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = load_data(args.dataset, "train", args.data_dir)
+    table = is_table(args.model)  # a CSV read by pandas; its schema scales the numbers
+    if table:
+        ds, schema = training_table(args.dataset, args.kinds, args.quiet)
+    else:
+        ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
+    if args.kinds and not table:
+        raise CLIError("--kinds applies to `codings train table` only")
+    if table and (args.layerwise or args.binarize):
+        raise CLIError("--layerwise and --binarize do not apply to a table model")
     if ds.split == "all":  # a user's file: hold out a seeded validation share
         X, Xv = user_split(ds.X, args.val_fraction, args.seed)
     else:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
-    scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
+    if table:
+        kwargs["schema"] = schema.to_dict()
+    model = build(args.model, seed=args.seed, **kwargs)
+    if table and args.scale not in ("auto", "none"):
+        raise CLIError(f"--scale {args.scale}: a table's schema standardises its numbers itself")
+    scaling = None if table else _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
@@ -464,6 +492,11 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
+        k = len(schema.numeric)
+        if k:
+            names = [str(c.name) for c in schema.numeric]
+            figures.append(str(feature_columns(shown[:, :k], R[:, :k], recon, names=names)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
@@ -475,6 +508,8 @@ def cmd_train(args) -> int:
     report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     result["report"] = str(report)
+    if table:
+        result["schema"] = schema.to_dict()
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
@@ -707,10 +742,12 @@ def cmd_classify(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from . import evaluate
+    from . import evaluate, tablecli
 
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_eval(args, run, emit)
     ds = load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
@@ -854,11 +891,14 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from . import tablecli
     from .metrics import encode
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_encode(args, run, emit, _write_array)
     if args.input.endswith(".npy") and args.output.endswith(".npy"):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
@@ -906,13 +946,15 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
     rows, image_shape, divisor = image_rows(X)
     run.check_input(rows, source=str(path), image_shape=image_shape)
     if image_shape is not None:
-        print(
-            f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
-        )
+        note = image_note(X.shape, image_shape, divisor)
+        if hasattr(run.model, "sequence_shape"):
+            note = _sequence_note(len(rows), image_shape, divisor == 255)
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return rows, divisor
 
 
 def cmd_reconstruct(args) -> int:
+    from . import tablecli
     from .metrics import reconstruct
     from .plots import reconstructions
 
@@ -920,6 +962,8 @@ def cmd_reconstruct(args) -> int:
     if args.plot:
         _refuse_same_file(args.input, args.plot)
     run = _open_run(args.dir)
+    if tablecli.is_table(run.model):
+        return tablecli.cmd_reconstruct(args, run, emit)
     user = _read_model_input(args.input, run)
     X = user.X
     scaling = run.scaling
@@ -946,6 +990,12 @@ def cmd_reconstruct(args) -> int:
         lines.append(f"figure: {args.plot}")
     emit(args, result, lines)
     return 0
+
+
+def cmd_impute(args) -> int:
+    from . import tablecli
+
+    return tablecli.cmd_impute(args, _open_run(args.dir), emit)
 
 
 def cmd_pca_check(args) -> int:
@@ -1106,6 +1156,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
     )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
+    p.add_argument(
+        "--kinds",
+        metavar="COL=KIND,...",
+        help="table models: a column's kind, numeric or categorical, where the one inferred "
+        "from the CSV is not right (e.g. --kinds zip=categorical)",
+    )
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
     )
@@ -1374,6 +1430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("impute", help="fill the blank cells of a CSV file with a table model")
+    p.add_argument("dir", help=RUN_DIR_HELP + ", trained with `codings train table`")
+    p.add_argument("--data", required=True, help="a .csv file with the run's columns")
+    p.add_argument("--out", required=True, help="the filled table (.csv)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_json(p)
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
     p.add_argument(
