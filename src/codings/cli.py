@@ -447,8 +447,13 @@ def cmd_train(args) -> int:
     findings = check_data(model, X) if is_main_process() else []
     _refuse_out_of_range(findings)
     _print_warnings(findings)  # now, not after a long training
+    epochs = args.epochs
+    if epochs is None and args.patience is None and not args.layerwise:
+        # below SMALL_ROWS rows a fixed budget of steps, as the estimators do: a held-out share
+        # of a few dozen rows is too few to stop on (it still gives the reported metrics)
+        epochs = defaults.small_data_epochs(len(X), args.batch_size)
     epochs, patience, callbacks, stopper = defaults.stopping(
-        args.epochs, args.patience, len(X), args.batch_size
+        epochs, args.patience, len(X), args.batch_size
     )
     options = train_options(args, epochs=epochs, patience=patience, device=device)
     loggers = _loggers(args, run)
@@ -1183,8 +1188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs",
         type=_at_least(1),
-        help="train exactly N epochs (default: until the validation loss has not improved for "
-        f"--patience epochs, at most {defaults.MAX_STEPS:,} steps, keeping the best weights)",
+        help="train exactly N epochs (default: below "
+        f"{defaults.SMALL_ROWS:,} training rows, {defaults.BUDGET_STEPS:,} optimiser steps; from "
+        "there on, until the validation loss has not improved for --patience epochs, at most "
+        f"{defaults.MAX_STEPS:,} steps, keeping the best weights)",
     )
     p.add_argument(
         "--batch-size",
