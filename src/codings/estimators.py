@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from . import defaults
+from . import defaults, frames
 from .datasets import Scaling, fit_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
@@ -630,7 +630,8 @@ class AutoencoderTransformer(
             )
         R = _infer(self.model_.decode, self.model_, Z)
         scaling = getattr(self, "scaling_", None)
-        return (R if scaling is None else scaling.inverse(R)).astype(Z.dtype, copy=False)
+        R = (R if scaling is None else scaling.inverse(R)).astype(Z.dtype, copy=False)
+        return frames.output(self, R, X, frames.column_names(self))  # set_output: the columns
 
     @_threaded
     def score_samples(self, X):
@@ -767,6 +768,21 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         """Negative mean squared reconstruction error of each sample (higher: more normal)."""
         self._check_fitted()
         return -self._errors(self._validate(X, reset=False))
+
+    @_threaded
+    def column_contributions(self, X):
+        """Each column's share of each sample's score: (n_samples, n_features), a DataFrame with
+        ``X``'s index and column names when ``X`` is one (or pandas output is set).
+
+        A row sums to ``-score_samples(X)`` (up to float rounding): the squared reconstruction
+        error of each (scaled) column divided by the number of columns. The largest entries
+        name the columns that make a sample an outlier.
+        """
+        self._check_fitted()
+        V = self._scaled(self._validate(X, reset=False))
+        model, n = self.model_, V.shape[1]
+        parts = _infer(lambda xb: (model(xb) - xb).square() / n, model, V)  # (B, D) -> (B, D)
+        return frames.contributions(self, parts.astype(np.float64), X)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
