@@ -37,6 +37,21 @@ SMALL: dict[str, list[dict]] = {
     "vae": [{"hidden": [16], "latent_dim": 2}],
     "aae": [{"hidden": [16], "latent_dim": 2, "discriminator": [8]}],
     "classifier": [{"hidden": [8], "encoder_kwargs": {"hidden": [12, 6]}}],
+    # 20 numeric columns (values and missing flags) and 24 of two categories: 64 wide
+    "table": [
+        {
+            "hidden": [12],
+            "schema": {
+                "columns": [
+                    {"name": f"n{i}", "kind": "numeric", "mean": 0.0, "std": 1.0} for i in range(20)
+                ]
+                + [
+                    {"name": f"c{i}", "kind": "categorical", "categories": ["a", "b"]}
+                    for i in range(24)
+                ]
+            },
+        }
+    ],
 }
 
 
