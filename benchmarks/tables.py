@@ -331,7 +331,9 @@ def run_outliers(name: str, df: pd.DataFrame, seeds) -> list[dict]:
 
 def medians(rows: list[dict], keys: tuple, values: tuple) -> list[dict]:
     df = pd.DataFrame(rows)
-    return df.groupby(list(keys), sort=False)[list(values)].median().reset_index().to_dict("records")
+    return (
+        df.groupby(list(keys), sort=False)[list(values)].median().reset_index().to_dict("records")
+    )
 
 
 def fmt(v, spec=".3f") -> str:
@@ -348,7 +350,9 @@ def report(result: dict) -> str:
             "| table | hidden | mean/mode | KNN | iterative | codings |",
             "|---|---:|---|---|---|---|",
         ]
-        med = medians(result["impute"], ("table", "fraction", "method"), ("rmse", "accuracy", "fit_s"))
+        med = medians(
+            result["impute"], ("table", "fraction", "method"), ("rmse", "accuracy", "fit_s")
+        )
         by = {(r["table"], r["fraction"], r["method"]): r for r in med}
         for table, fraction in dict.fromkeys((r["table"], r["fraction"]) for r in med):
             cells = []

@@ -91,3 +91,131 @@ def test_a_corrupted_cell_has_the_largest_contribution(linear, plane, column):
     np.testing.assert_allclose(np.median(C[:, column]), 0.93, rtol=0.2)
     others = np.delete(C, column, axis=1)
     assert (others.max(axis=1) < C[:, column] / 1.5).all()
+
+
+# --- tables: categorical and missing cells --------------------------------------------------
+
+
+def _table(n=400, seed=0):
+    """Numbers that follow one factor, two categories decided by it, and a few missing cells."""
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=n)
+    df = pd.DataFrame(
+        {
+            "a": f + 0.1 * rng.normal(size=n),
+            "b": 2 * f + 0.1 * rng.normal(size=n),
+            "c": -f + 0.1 * rng.normal(size=n),
+            "sign": np.where(f > 0, "pos", "neg").astype(object),
+            "band": np.where(f > 0.7, "high", np.where(f < -0.7, "low", "mid")).astype(object),
+        },
+        index=np.arange(5000, 5000 + n),
+    )
+    holes = rng.random(df.shape) < 0.03
+    return df.mask(holes)
+
+
+TABLE_FAST = dict(epochs=60, batch_size=32, lr=3e-3, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return _table()
+
+
+@pytest.fixture(scope="module")
+def table_detector(table):
+    return AutoencoderOutlierDetector(**TABLE_FAST).fit(table)
+
+
+def test_a_table_trains_the_table_model_and_comes_back_as_a_table(table):
+    est = AutoencoderTransformer(**TABLE_FAST).set_output(transform="pandas").fit(table)
+    assert est.model_.config["name"] == "table" and est.scaling_ is None
+    assert est.schema_.kinds == {
+        "a": "numeric", "b": "numeric", "c": "numeric", "sign": "categorical",
+        "band": "categorical",
+    }  # fmt: skip
+    assert list(est.feature_names_in_) == list(table.columns) and est.n_features_in_ == 5
+    Z = est.transform(table)
+    assert list(Z.columns) == list(est.get_feature_names_out()) and (Z.index == table.index).all()
+    R = est.inverse_transform(Z)
+    assert list(R.columns) == list(table.columns) and (R.index == table.index).all()
+    # the reconstruction keeps the categories' names and gets most of them right
+    assert set(R["sign"]) <= {"pos", "neg"}
+    assert (R["sign"] == table["sign"])[table["sign"].notna()].mean() > 0.9
+    filled = est.impute(table)
+    holes = table.isna()
+    assert not filled.isna().any().any() and holes.any().any()
+    pd.testing.assert_frame_equal(filled.where(~holes), table.where(~holes))  # observed kept
+    assert filled.dtypes.equals(table.dtypes)
+    # a missing sign is filled from the numbers around it
+    rows = holes["sign"] & table["a"].notna() & (table["a"].abs() > 0.5)
+    assert rows.sum() >= 3
+    truth = np.where(table.loc[rows, "a"] > 0, "pos", "neg")
+    assert (filled.loc[rows, "sign"].to_numpy() == truth).all()
+
+
+def test_complete_numeric_frames_keep_the_dense_model(plane):
+    a = AutoencoderTransformer(**FAST).fit(plane)
+    b = AutoencoderTransformer(**FAST).fit(plane.to_numpy())
+    assert not hasattr(a, "schema_") and a.model_.config["name"] == "stacked"
+    np.testing.assert_array_equal(a.transform(plane), b.transform(plane.to_numpy()))
+    with pytest.raises(ValueError, match="fitted on complete numbers.*model='table'"):
+        a.impute(plane)
+    # ... unless asked for the table model; a refit on an array forgets the table
+    t = AutoencoderTransformer("table", **FAST).fit(plane)
+    assert t.model_.config["name"] == "table" and t.schema_.names == list(plane.columns)
+    assert not hasattr(t.fit(plane.to_numpy()), "schema_")
+
+
+def test_a_table_refuses_a_model_that_reads_numbers_only(table):
+    with pytest.raises(ValueError, match="model='denoising' reads numbers only.*'sign'"):
+        AutoencoderTransformer("denoising", **TABLE_FAST).fit(table)
+
+
+def test_table_scores_and_contributions(table_detector, table):
+    det = table_detector
+    C = det.column_contributions(table)
+    assert list(C.columns) == list(table.columns) and (C.index == table.index).all()
+    np.testing.assert_allclose(C.sum(axis=1), -det.score_samples(table), rtol=1e-6)
+    assert (C.to_numpy()[table.isna().to_numpy()] == 0).all()  # a missing cell adds nothing
+    # the score is the mean error over the row's observed cells (closed form, the model's own)
+    from codings.tables import column_errors
+
+    E = column_errors(det.model_, table)
+    expected = E.sum(axis=1) / table.notna().sum(axis=1)
+    np.testing.assert_allclose(-det.score_samples(table), expected, rtol=1e-5)
+    assert ((det.predict(table) == -1).mean()) == pytest.approx(0.1, abs=0.01)
+
+
+@pytest.mark.parametrize("column", ["sign", "band"])
+def test_a_swapped_category_has_the_largest_contribution(table_detector, table, column):
+    clean = table.dropna().iloc[:40]
+    bad = clean.copy()
+    values = sorted(table[column].dropna().unique())
+    bad[column] = [values[(values.index(v) + 1) % len(values)] for v in clean[column]]
+    C = table_detector.column_contributions(bad)
+    assert (C.idxmax(axis=1) == column).mean() >= 0.9
+    assert (table_detector.score_samples(bad) < table_detector.score_samples(clean)).all()
+
+
+def test_a_saved_table_detector_loads_with_its_schema(table_detector, table, tmp_path):
+    path = table_detector.save(tmp_path / "det.safetensors")
+    det = AutoencoderOutlierDetector.load(path)
+    assert det.schema_ == table_detector.schema_
+    np.testing.assert_array_equal(det.score_samples(table), table_detector.score_samples(table))
+    pd.testing.assert_frame_equal(
+        det.column_contributions(table), table_detector.column_contributions(table)
+    )
+    with pytest.raises(ValueError, match="no column 'band'.*renamed"):
+        det.score_samples(table.rename(columns={"band": "bands"}))
+    with pytest.raises(ValueError, match="a column 'extra' the model was not trained with"):
+        det.score_samples(table.assign(extra=1.0))
+    with pytest.raises(ValueError, match="fitted on a table.*got ndarray"):
+        det.score_samples(table.to_numpy())
+    from codings.tables import UnknownCategoryWarning
+
+    odd = table.iloc[:5].assign(sign="zero")
+    with pytest.warns(UnknownCategoryWarning, match="'sign'.*'zero'"):
+        scores = det.score_samples(odd)
+    assert (scores < det.score_samples(table.iloc[:5])).all()  # unknown: large but finite
+    assert np.isfinite(scores).all()
