@@ -219,3 +219,13 @@ def test_a_saved_table_detector_loads_with_its_schema(table_detector, table, tmp
         scores = det.score_samples(odd)
     assert (scores < det.score_samples(table.iloc[:5])).all()  # unknown: large but finite
     assert np.isfinite(scores).all()
+
+
+def test_an_estimator_fitted_on_a_numeric_frame_saves_its_column_names(plane, tmp_path):
+    est = AutoencoderTransformer(**FAST).fit(plane)
+    back = AutoencoderTransformer.load(est.save(tmp_path / "est.safetensors"))
+    assert back.feature_names_in_.dtype == object
+    assert list(back.feature_names_in_) == list(plane.columns)
+    np.testing.assert_array_equal(back.transform(plane), est.transform(plane))
+    with pytest.raises(ValueError, match="unseen at fit time"):
+        back.transform(plane.rename(columns={"c0": "zz"}))

@@ -541,6 +541,12 @@ class AutoencoderTransformer(
     ``inverse_transform`` decodes codings back to data space; ``score_samples`` is the negative
     mean squared reconstruction error per sample (higher is better) and ``score`` its mean.
 
+    A pandas DataFrame with categorical or missing cells trains the ``table`` model
+    (:mod:`codings.tables`; :mod:`codings.frames` says when): ``transform`` gives its codings,
+    ``inverse_transform`` a DataFrame of the table's columns, ``impute`` the table with its
+    missing cells filled, and ``score_samples`` the negative mean error over a row's observed
+    cells. ``set_output(transform="pandas")`` gives DataFrames with the input's index.
+
     Parameters
     ----------"""
         + _PARAMS_DOC
@@ -558,6 +564,9 @@ class AutoencoderTransformer(
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names (a DataFrame).
+    schema_ : codings.tables.TableSchema
+        Only when fitted on a table: the columns' names, kinds, categories and scaling, saved
+        with the estimator; a table with other columns is refused, naming the column.
 
     Examples
     --------
@@ -691,6 +700,9 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     As in scikit-learn's detectors, ``decision_function = score_samples - offset_`` is negative
     for outliers, and ``predict`` gives 1 for inliers and -1 for outliers. ``offset_`` is set so
     that a fraction ``contamination`` of the training data are outliers.
+    ``column_contributions(X)`` spreads each score over the columns (a row sums to
+    ``-score_samples``): the columns that make a row an outlier. DataFrames with categorical or
+    missing cells train the ``table`` model, as in :class:`AutoencoderTransformer`.
 
     Parameters
     ----------
@@ -705,7 +717,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     threshold_ : float
         The same cut on the error scale (``-offset_``): a sample whose mean squared
         reconstruction error exceeds it is an outlier.
-    model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_
+    model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_, schema_
         As in :class:`AutoencoderTransformer`.
     """
     )
