@@ -140,6 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
+        "--data",
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
@@ -376,6 +377,7 @@ def cmd_train(args) -> int:
     from .metrics import reconstruct
     from .models import check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
+    from .tablecli import is_table, training_table
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -396,15 +398,28 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = load_data(args.dataset, "train", args.data_dir)
+    table = is_table(args.model)  # a CSV read by pandas; its schema scales the numbers
+    if table:
+        ds, schema = training_table(args.dataset, args.kinds, args.quiet)
+    else:
+        ds = load_data(args.dataset, "train", args.data_dir)
+    if args.kinds and not table:
+        raise CLIError("--kinds applies to `codings train table` only")
+    if table and (args.layerwise or args.binarize):
+        raise CLIError("--layerwise and --binarize do not apply to a table model")
     if ds.split == "all":  # a user's file: hold out a seeded validation share
         X, Xv = user_split(ds.X, args.val_fraction, args.seed)
     else:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
-    scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
+    if table:
+        kwargs["schema"] = schema.to_dict()
+    model = build(args.model, seed=args.seed, **kwargs)
+    if table and args.scale not in ("auto", "none"):
+        raise CLIError(f"--scale {args.scale}: a table's schema standardises its numbers itself")
+    scaling = None if table else _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
@@ -439,7 +454,9 @@ def cmd_train(args) -> int:
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X, seed=args.seed)  # a VAE's draws too
     _check_finite(final)
-    baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
+    if table:
+        final.pop("mse")  # of the encoded rows (codes, flags), not a table's; PCA neither
+    baselines, late = ({}, []) if table else check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
     findings += late
     meta = {
@@ -475,6 +492,8 @@ def cmd_train(args) -> int:
     report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     result["report"] = str(report)
+    if table:
+        result["schema"] = schema.to_dict()
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
@@ -707,10 +726,12 @@ def cmd_classify(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from . import evaluate
+    from . import evaluate, tablecli
 
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_eval(args, run, emit)
     ds = load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
@@ -854,11 +875,14 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from . import tablecli
     from .metrics import encode
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_encode(args, run, emit, _write_array)
     if args.input.endswith(".npy") and args.output.endswith(".npy"):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
@@ -913,6 +937,7 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
 
 
 def cmd_reconstruct(args) -> int:
+    from . import tablecli
     from .metrics import reconstruct
     from .plots import reconstructions
 
@@ -920,6 +945,8 @@ def cmd_reconstruct(args) -> int:
     if args.plot:
         _refuse_same_file(args.input, args.plot)
     run = _open_run(args.dir)
+    if tablecli.is_table(run.model):
+        return tablecli.cmd_reconstruct(args, run, emit)
     user = _read_model_input(args.input, run)
     X = user.X
     scaling = run.scaling
@@ -946,6 +973,12 @@ def cmd_reconstruct(args) -> int:
         lines.append(f"figure: {args.plot}")
     emit(args, result, lines)
     return 0
+
+
+def cmd_impute(args) -> int:
+    from . import tablecli
+
+    return tablecli.cmd_impute(args, _open_run(args.dir), emit)
 
 
 def cmd_pca_check(args) -> int:
@@ -1106,6 +1139,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
     )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
+    p.add_argument(
+        "--kinds",
+        metavar="COL=KIND,...",
+        help="table models: a column's kind, numeric or categorical, where the one inferred "
+        "from the CSV is not right (e.g. --kinds zip=categorical)",
+    )
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
     )
@@ -1374,6 +1413,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("impute", help="fill the blank cells of a CSV file with a table model")
+    p.add_argument("dir", help=RUN_DIR_HELP + ", trained with `codings train table`")
+    p.add_argument("--data", required=True, help="a .csv file with the run's columns")
+    p.add_argument("--out", required=True, help="the filled table (.csv)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_json(p)
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
     p.add_argument(

@@ -52,6 +52,7 @@ others, which is what imputation needs (Gondara & Wang 2018, "MIDA").
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import warnings
@@ -282,10 +283,10 @@ class TableSchema:
         extra = [n for n in have if n not in want]
         if missing:
             n = missing[0]
-            hint = suggest(n, [str(e) for e in extra])
+            close = difflib.get_close_matches(str(n), [str(e) for e in extra], n=1, cutoff=0.6)
             raise ValueError(
                 f"the table has no column {n!r}, which the model was trained with"
-                + (hint.replace("; did you mean", " (renamed? the table has") + ")" if hint else "")
+                + (f" (renamed to {close[0]!r}?)" if close else "")
                 + f"; its columns must be {', '.join(map(str, want))}"
             )
         if extra:
@@ -314,19 +315,18 @@ class TableSchema:
         return np.ascontiguousarray(np.concatenate([values, codes, flags], axis=1))
 
     def _codes(self, s, c: Column, pd) -> np.ndarray:
-        index = {v: i for i, v in enumerate(c.categories)}
         miss = s.isna().to_numpy()
-        out = np.full(len(s), -1.0, np.float32)
-        unseen = []
-        for i, v in enumerate(s.to_numpy(dtype=object)):
-            if miss[i]:
-                continue
-            code = index.get(_plain(v))
-            if code is None:
-                code = len(c.categories)
-                if len(unseen) < 6 and _plain(v) not in unseen:
-                    unseen.append(_plain(v))
-            out[i] = code
+        values = s.to_numpy(dtype=object)
+        codes = pd.Index(list(c.categories), dtype=object).get_indexer(values)  # -1: not found
+        new = (codes < 0) & ~miss
+        if new.any():  # numpy scalars and their Python values are the same keys; else as _plain
+            again = pd.Index(list(c.categories), dtype=object).get_indexer(
+                [_plain(v) for v in values[new]]
+            )
+            codes[new] = again
+            new = (codes < 0) & ~miss
+        out = np.where(miss, -1, np.where(new, len(c.categories), codes)).astype(np.float32)
+        unseen = list(dict.fromkeys(_plain(v) for v in values[new][:1000]))[:6]
         if unseen:
             shown = ", ".join(map(repr, unseen[:5])) + (", ..." if len(unseen) > 5 else "")
             warnings.warn(
@@ -424,6 +424,10 @@ class TableAutoencoder(nn.Module):
         self.n_numeric = len(schema.numeric)
         self.sizes = schema.sizes
         self.mask_rate = float(mask_rate)
+        # each schema column's place in [numeric block, categorical block]
+        blocks = [c.name for c in schema.numeric] + [c.name for c in schema.categorical]
+        where = {name: i for i, name in enumerate(blocks)}
+        self.order = [where[c.name] for c in schema.columns]
         # moves with the model, not saved: the schema (the builder's argument) holds it
         self.register_buffer("unknown_codes", torch.tensor(self.sizes), persistent=False)
         self.embeddings = nn.ModuleList(nn.Embedding(k + 2, embedding_dim(k)) for k in self.sizes)
@@ -438,7 +442,7 @@ class TableAutoencoder(nn.Module):
         self.bottleneck = None
         self.corruption = None
         self.input_transform = None
-        self.output = "linear"
+        self.output = "table"  # not "linear": the rows hold codes and flags, scaled by nothing
         self.penalties = nn.ModuleList(l2_penalties(l2))
         self.config: dict = {}
 
@@ -516,7 +520,7 @@ class TableAutoencoder(nn.Module):
                 c[:, j - n] = -1
             out.append(self._errors(self.encoder(self._inputs(values, m, c)), values, miss, codes))
         blocks = torch.stack([e[:, j] for j, e in enumerate(out)], 1) if out else x[:, :0]
-        return blocks[:, self._order()]
+        return blocks[:, self.order]
 
     def _errors(self, z, values, miss, codes) -> torch.Tensor:
         pred, logits = self._decode_heads(z)
@@ -540,15 +544,7 @@ class TableAutoencoder(nn.Module):
             ce = F.cross_entropy(lg, c.clamp(min=0), reduction="none")  # (B,)
             cats.append(ce.masked_fill(c < 0, 0.0))
         cat = torch.stack(cats, 1) if cats else pred.new_zeros(pred.shape[0], 0)
-        order = self._order()
-        return torch.cat([num, cat], 1)[:, order], num, cat, z
-
-    def _order(self) -> list[int]:
-        """Index of each schema column in ``[numeric block, categorical block]``."""
-        num = [c.name for c in self.schema.numeric]
-        cat = [c.name for c in self.schema.categorical]
-        blocks = num + cat
-        return [blocks.index(c.name) for c in self.schema.columns]
+        return torch.cat([num, cat], 1)[:, self.order], num, cat, z
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total and parts: ``numeric`` (squared error) and ``categorical`` (cross-entropy),
