@@ -229,3 +229,16 @@ def test_an_estimator_fitted_on_a_numeric_frame_saves_its_column_names(plane, tm
     np.testing.assert_array_equal(back.transform(plane), est.transform(plane))
     with pytest.raises(ValueError, match="unseen at fit time"):
         back.transform(plane.rename(columns={"c0": "zz"}))
+
+
+def test_held_out_contributions_are_each_cell_predicted_without_its_column(table_detector, table):
+    from codings.tables import column_errors
+
+    rows = table.iloc[:30]
+    H = table_detector.column_contributions(rows, held_out=True)
+    E = column_errors(table_detector.model_, rows, held_out=True)
+    np.testing.assert_allclose(H, E.div(rows.notna().sum(axis=1), axis=0), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="held_out=True needs a model fitted on a table"):
+        AutoencoderOutlierDetector(**FAST).fit(np.eye(12)).column_contributions(
+            np.eye(12), held_out=True
+        )

@@ -806,19 +806,28 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         return -self._errors(self._validate(X, reset=False))
 
     @_threaded
-    def column_contributions(self, X):
+    def column_contributions(self, X, *, held_out=False):
         """Each column's share of each sample's score: (n_samples, n_features), a DataFrame with
         ``X``'s index and column names when ``X`` is one (or pandas output is set).
 
         A row sums to ``-score_samples(X)`` (up to float rounding): the squared reconstruction
         error of each (scaled) column divided by the number of columns. The largest entries
-        name the columns that make a sample an outlier.
+        name the columns that make a sample an outlier. For a table model, ``held_out=True``
+        predicts each cell with its column hidden from the encoder (one pass per column): a
+        corrupted cell then shows in its own column rather than in every column through the
+        codings, but the rows no longer sum to the score.
         """
         self._check_fitted()
         V = self._scaled(self._validate(X, reset=False))
         model, n = self.model_, V.shape[1]
         if frames.is_table_model(model):
-            return frames.table_contributions(self, frames.table_parts(model, V, _infer), X)
+            parts = frames.table_parts(model, V, _infer, held_out=held_out)
+            return frames.table_contributions(self, parts, X)
+        if held_out:
+            raise ValueError(
+                "held_out=True needs a model fitted on a table (a DataFrame with categorical or "
+                "missing cells, or model='table'); this one reads numbers only"
+            )
         parts = _infer(lambda xb: (model(xb) - xb).square() / n, model, V)  # (B, D) -> (B, D)
         return frames.contributions(self, parts.astype(np.float64), X)
 

@@ -149,12 +149,14 @@ def _observed(schema, X: np.ndarray) -> np.ndarray:
     return np.stack([seen[c.name] for c in schema.columns], axis=1)
 
 
-def table_parts(model, X: np.ndarray, infer) -> np.ndarray:
+def table_parts(model, X: np.ndarray, infer, *, held_out: bool = False) -> np.ndarray:
     """Each cell's share of its row's score (n, n_columns), in the schema's column order: the
     cell's error divided by the row's number of observed cells (0 for a missing cell), so that
     a row sums to its mean error over the observed cells. ``infer(fn, model, X)`` runs the
-    model (the estimators' batching rule)."""
-    errors = infer(model.cell_errors, model, X).astype(np.float64)  # (n, n_columns)
+    model (the estimators' batching rule). ``held_out``: each cell predicted with its column
+    hidden (:meth:`codings.tables.TableAutoencoder.held_out_errors`)."""
+    fn = model.held_out_errors if held_out else model.cell_errors
+    errors = infer(fn, model, X).astype(np.float64)  # (n, n_columns)
     count = _observed(model.schema, X).sum(axis=1, keepdims=True)
     return errors / np.maximum(count, 1)
 
