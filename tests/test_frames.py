@@ -242,3 +242,26 @@ def test_held_out_contributions_are_each_cell_predicted_without_its_column(table
         AutoencoderOutlierDetector(**FAST).fit(np.eye(12)).column_contributions(
             np.eye(12), held_out=True
         )
+
+
+def test_a_table_detector_pickles_and_reads_columns_in_any_order(table_detector, table):
+    import pickle
+
+    det = pickle.loads(pickle.dumps(table_detector))
+    np.testing.assert_array_equal(det.score_samples(table), table_detector.score_samples(table))
+    shuffled = table[["band", "c", "sign", "a", "b"]]  # the columns by name, as a table's
+    np.testing.assert_array_equal(det.score_samples(shuffled), det.score_samples(table))
+    assert list(det.column_contributions(shuffled).columns) == list(shuffled.columns)
+
+
+def test_a_table_in_a_pipeline_with_a_classifier(table):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    X, y = table.drop(columns="band"), table["band"].fillna("mid")
+    pipe = make_pipeline(
+        AutoencoderTransformer(**{**TABLE_FAST, "epochs": 30}), LogisticRegression(max_iter=500)
+    )
+    # the band follows the same factor as the numbers: the codings carry it
+    assert cross_val_score(pipe, X, y, cv=2).mean() > 0.8
