@@ -35,8 +35,10 @@ whose largest ``column_contributions`` is one of the corrupted cells. Baselines 
 standardised rows (missing cells: the column's mean, an all-zero block): ``IsolationForest``
 (100 trees) and PCA's reconstruction error with the components that hold 90% of the variance.
 
-    python benchmarks/tables.py            # the table in BENCHMARKS.md (a few minutes)
-    python benchmarks/tables.py --quick    # a smoke run: one seed, two tables, 10% only
+    OMP_NUM_THREADS=1 python benchmarks/tables.py --steps 1000   # BENCHMARKS.md (10 minutes)
+    python benchmarks/tables.py --quick --steps 200   # a smoke run: one seed, two tables, 10%
+
+It needs pandas (``pip install 'codings[tables]'``), palmerpenguins and statsmodels.
 """
 
 from __future__ import annotations
