@@ -26,8 +26,11 @@ __all__ = [
     "inverse_table",
     "is_frame",
     "is_table_model",
+    "model_kwargs",
     "model_name",
+    "needs_table",
     "output",
+    "table_contributions",
     "table_parts",
     "validate",
 ]
