@@ -73,6 +73,15 @@ def test_kinds_are_inferred_from_dtypes_and_can_be_overridden():
         TableSchema.infer(df, kinds={"count": "numbers"})
 
 
+def test_a_column_of_identifiers_is_pointed_out():
+    df = _table(120).assign(customer=[f"c{i:04d}" for i in range(120)])
+    with pytest.warns(UserWarning, match="column 'customer' has 120 different values in 120 rows"):
+        TableSchema.infer(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TableSchema.infer(df.assign(customer=[f"c{i % 40}" for i in range(120)]))  # 40 values
+
+
 def test_numeric_scaling_ignores_missing_cells():
     df = pd.DataFrame({"v": [1.0, np.nan, 3.0, np.nan], "k": ["p", None, "q", "p"]})
     s = TableSchema.infer(df)
@@ -183,6 +192,8 @@ def test_fit_trains_a_table_model_with_autograd_and_early_stopping():
     assert "TableAutoencoder" in why_not(m)
     h = codings.fit(m, X[:240], X_val=X[240:], epochs=100, patience=2, batch_size=32, seed=0)
     assert {r["step"] for r in h.records} == {"autograd"}
+    assert "val_mse" not in h.last  # the rows' codes and flags have no meaningful MSE
+    assert set(codings.evaluate(m, X)) == {"loss", "numeric", "categorical"}
     assert "val_numeric" in h.last and "val_categorical" in h.last
     assert len(h.records) < 100  # stopped early
     assert min(r["val_loss"] for r in h.records) < 0.5 * h.records[0]["val_loss"]
@@ -193,6 +204,17 @@ def test_fit_trains_a_table_model_with_autograd_and_early_stopping():
             epochs=1,
             step="fused",
         )
+
+
+def test_no_mean_or_pca_baseline_is_compared_with_a_table_model():
+    from codings.diagnostics import check_model
+
+    s = TableSchema.infer(_table(50))
+    m = codings.build("table", n_features=s.width, schema=s.to_dict(), seed=0)
+    X = s.encode(_table(50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_model(m, X, X) == ({}, [])  # codes and flags are not numbers to compare
 
 
 def _fitted(df, seed=0, epochs=150):
@@ -262,6 +284,17 @@ def test_save_and_load_are_bit_identical_with_the_schema_in_the_header(tmp_path)
         assert torch.equal(m.encode(X), again.encode(X))
         assert torch.equal(m(X), again(X))
     pd.testing.assert_frame_equal(impute(m, df), impute(again, df))
+
+
+def test_categories_are_embedded_by_the_size_rule_with_unknown_and_missing_rows():
+    cols = [
+        {"name": f"c{k}", "kind": "categorical", "categories": list(range(k))} for k in (2, 3, 200)
+    ]
+    m = codings.build("table", n_features=3, schema={"columns": cols}, hidden=[8])
+    # min(50, (k + 1) // 2) numbers for k categories; k + 2 rows (known, unknown, missing)
+    assert [tuple(e.weight.shape) for e in m.embeddings] == [(4, 1), (5, 2), (202, 50)]
+    assert m.encoder[0][0].in_features == 1 + 2 + 50
+    assert m.decoder[-1].out_features == 3 + 4 + 201  # k + 1 logits: known and unknown
 
 
 def test_the_builder_checks_its_arguments():
@@ -340,6 +373,7 @@ def test_train_table_reads_a_csv_infers_kinds_and_keeps_the_schema_in_the_run(ta
     assert s.numeric[0].mean == pytest.approx(df["a"].mean())  # fitted on the file
     assert run.metadata["kwargs"]["schema"] == s.to_dict()
     assert result["schema"] == s.to_dict()
+    assert any(f.endswith("reconstructions.png") for f in result["figures"])
     # on standard error: the schema inferred, briefly, then the progress
     assert "colour: categorical (blue, red)" in err and "count: categorical (0, 1, 2, 3)" in err
     assert "Epoch" in err
@@ -434,3 +468,21 @@ def test_table_flags_are_refused_where_they_do_not_apply(table_run, tmp_path, ca
     assert code == 1 and "did you mean 'count'" in err
     code, _, err = _cli(capsys, "impute", tmp / "run", "--data", path, "--out", path)
     assert code == 1 and "is the input file" in err
+
+
+def test_imputation_keeps_pandas_dtypes_string_category_and_nullable_integers():
+    df = pd.DataFrame(
+        {
+            "s": pd.array(["a", None, "b", "a"] * 10, dtype="string"),
+            "k": pd.Categorical(["x", "y", None, "x"] * 10),
+            "i": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+            "f": [0.5, 1.5, np.nan, 2.5] * 10,
+        }
+    )
+    m = _fitted(df, epochs=2)
+    out = impute(m, df)
+    assert (out.dtypes == df.dtypes).all(), out.dtypes
+    assert out.notna().all().all()
+    assert set(out["s"]) <= {"a", "b"} and set(out["k"]) <= {"x", "y"}
+    assert (out["i"] == out["i"].round()).all()  # whole numbers in an integer column
+    pd.testing.assert_frame_equal(out[df.notna()], df[df.notna()])

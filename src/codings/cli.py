@@ -140,7 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
-        "--data",
+        "--data",  # the exact word, else argparse finds it ambiguous with --data-dir
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
@@ -454,9 +454,7 @@ def cmd_train(args) -> int:
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X, seed=args.seed)  # a VAE's draws too
     _check_finite(final)
-    if table:
-        final.pop("mse")  # of the encoded rows (codes, flags), not a table's; PCA neither
-    baselines, late = ({}, []) if table else check_model(model, X, Xv, model_mse=final.get("mse"))
+    baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"))
     _print_warnings(late)
     findings += late
     meta = {
@@ -481,6 +479,11 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
+        k = len(schema.numeric)
+        if k:
+            names = [str(c.name) for c in schema.numeric]
+            figures.append(str(feature_columns(shown[:, :k], R[:, :k], recon, names=names)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))

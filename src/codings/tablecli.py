@@ -5,6 +5,7 @@ A CSV file is read with its header by pandas (the ``tables`` extra); the run's s
 model's checkpoint header) turns it into the rows the model takes, and refuses a file whose
 columns differ. The schema standardises the numeric columns itself, so the run keeps no other
 scaling. :mod:`codings.cli` calls these with a few lines; errors are ``ValueError`` lines.
+A client, it sits in the layer below the command line, beside the tour.
 """
 
 from __future__ import annotations
@@ -159,7 +160,6 @@ def cmd_eval(args, run, emit) -> int:
     _not_for_tables(args, "nll_samples")
     _, X = run_table(args.dataset, run)
     metrics = evaluate(run.model, X, seed=args.seed)
-    metrics.pop("mse", None)  # of the encoded rows (codes, flags): not a table's error
     name = Path(args.dataset).name
     result = {"dataset": name, "split": "all", "n": len(X), **metrics}
     lines = [f"table on {name} (the whole file, {len(X)} rows)"]
@@ -194,7 +194,6 @@ def cmd_reconstruct(args, run, emit) -> int:
     R = reconstruct_table(run.model, df)
     write_table(R, args.output)
     metrics = evaluate(run.model, X)
-    metrics.pop("mse", None)
     result = {"output": args.output, "shape": list(R.shape), **metrics}
     lines = [f"wrote reconstructions {R.shape} -> {args.output}"]
     lines += [f"  {k:16s} {v:.6g}" for k, v in metrics.items()]

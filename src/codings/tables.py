@@ -35,8 +35,12 @@ The public API (pandas is imported inside the functions that need it, never on i
     ``held_out=True`` predicts each cell with its column hidden (one pass per column), which
     points at a corrupted cell more reliably (a far-off value also moves the other columns'
     reconstructions through the codings).
+``reconstruct_table(model, df) -> DataFrame``
+    Every cell as the model predicts it (numbers de-standardised, the most likely category).
 ``model_schema(model) -> TableSchema``
     The schema a table model was built with.
+``model.cell_errors(x)`` / ``model.held_out_errors(x)``
+    The same errors as ``column_errors`` on encoded rows, as tensors (B, n_columns).
 
 Why embeddings rather than one-hot: an embedding of ``min(50, (k + 1) // 2)`` numbers (fast.ai's
 rule of thumb for tabular models) keeps the input narrow for a column of many categories, and
@@ -48,6 +52,9 @@ outlier's sign) while imputation takes the argmax over the known categories only
 In training, ``mask_rate`` of the observed cells are hidden from the encoder (filled as missing)
 while the loss still asks for them: a denoising autoencoder that learns to fill a cell from the
 others, which is what imputation needs (Gondara & Wang 2018, "MIDA").
+
+The module sits with the model families (``regularised``, ``generative``): it registers a
+builder and uses the parts below it; the inference path and the clients above call it.
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ __all__ = [
     "column_errors",
     "impute",
     "model_schema",
+    "reconstruct_table",
 ]
 
 KINDS = ("numeric", "categorical")
@@ -268,6 +276,16 @@ class TableSchema:
             else:
                 values = s[s.notna()].unique()
                 cats = sorted({_plain(v) for v in values}, key=lambda v: (type(v).__name__, v))
+                seen = int(s.notna().sum())
+                if len(cats) > 50 and len(cats) > seen / 2:
+                    warnings.warn(
+                        f"column {name!r} has {len(cats)} different values in {seen} rows: an "
+                        "identifier or free text? The model cannot reconstruct such a column "
+                        "and reads each new value as unknown; drop it (or, if it holds "
+                        f"numbers, kinds={{{name!r}: 'numeric'}})",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                 columns.append(Column(name, "categorical", categories=tuple(cats)))
         return cls(columns)
 
