@@ -71,6 +71,8 @@ def test_kinds_are_inferred_from_dtypes_and_can_be_overridden():
         TableSchema.infer(df, kinds={"cuont": "categorical"})
     with pytest.raises(ValueError, match="'numbers' is not known.*did you mean 'numeric'"):
         TableSchema.infer(df, kinds={"count": "numbers"})
+    with pytest.raises(ValueError, match="more than one column named a"):
+        TableSchema.infer(df.rename(columns={"b": "a"}))
 
 
 def test_a_column_of_identifiers_is_pointed_out():

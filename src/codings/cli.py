@@ -188,8 +188,11 @@ def parse_value(text: str):
     return text
 
 
-def load_data(name: str, split: str, data_dir: str | None):
-    """A Dataset for a dataset name, or a user file wrapped as one."""
+def load_data(name: str, split: str, data_dir: str | None, *, sequences: bool = False):
+    """A Dataset for a dataset name, or a user file wrapped as one.
+
+    ``sequences``: for a sequence model, a 3-D file's (time steps, channels) is the shape, and
+    a 2-D file's rows are never guessed to be square images."""
     from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
@@ -203,12 +206,12 @@ def load_data(name: str, split: str, data_dir: str | None):
             raise CLIError(text) from None
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
-        user = _read_user_file(path)
+        user = _read_user_file(path, sequences=sequences)
         X = user.X
         return Dataset(
             X=X,
             y=None,
-            image_shape=user.image_shape or _guess_shape(X.shape[1]),
+            image_shape=user.image_shape or (None if sequences else _guess_shape(X.shape[1])),
             name=path.name,
             split="all",
             n_classes=None,
@@ -273,19 +276,28 @@ def _open_run(path: str):
     return run
 
 
-def _read_user_file(path):
+def _read_user_file(path, *, sequences: bool = False):
     """A user's file as rows (images flattened and scaled, with a note on standard error)."""
     from .datasets import read_user_file
 
     user = read_user_file(path)
-    if user.note:
-        print(f"codings: note: {path}: {user.note}", file=sys.stderr)
+    note = user.note
+    if sequences and user.image_shape is not None:
+        note = _sequence_note(len(user.X), user.image_shape, "divided by 255" in user.note)
+    if note:
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return user
+
+
+def _sequence_note(n: int, shape: tuple[int, int], divided: bool) -> str:
+    """What reading a 3-D file did, said for a sequence model (the shape's (T, C))."""
+    note = f"read {n} sequences of {shape[0]} time steps x {shape[1]} channels"
+    return note + ("; uint8 values divided by 255" if divided else "")
 
 
 def _read_model_input(path: str, run):
     """A user's file of rows for ``run``'s model: a UserFile whose rows have the model's width."""
-    user = _read_user_file(path)
+    user = _read_user_file(path, sequences=hasattr(run.model, "sequence_shape"))
     run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
 
@@ -375,7 +387,7 @@ def cmd_train(args) -> int:
     from . import build, evaluate, fit
     from .diagnostics import check_data, check_model
     from .metrics import reconstruct
-    from .models import check_name
+    from .models import builder_params, check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
     from .tablecli import is_table, training_table
 
@@ -387,6 +399,7 @@ def cmd_train(args) -> int:
             "not with `codings train`"
         )
     check_name(args.model)
+    sequences = "sequence_shape" in builder_params(args.model)  # recurrent, conv1d
     out = Path(args.out)
     run = _create_run(  # before the checks below: two runs must not both find --out free
         out,
@@ -402,7 +415,7 @@ def cmd_train(args) -> int:
     if table:
         ds, schema = training_table(args.dataset, args.kinds, args.quiet)
     else:
-        ds = load_data(args.dataset, "train", args.data_dir)
+        ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
     if args.kinds and not table:
         raise CLIError("--kinds applies to `codings train table` only")
     if table and (args.layerwise or args.binarize):
@@ -933,9 +946,10 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
     rows, image_shape, divisor = image_rows(X)
     run.check_input(rows, source=str(path), image_shape=image_shape)
     if image_shape is not None:
-        print(
-            f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
-        )
+        note = image_note(X.shape, image_shape, divisor)
+        if hasattr(run.model, "sequence_shape"):
+            note = _sequence_note(len(rows), image_shape, divisor == 255)
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return rows, divisor
 
 

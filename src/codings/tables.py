@@ -249,6 +249,9 @@ class TableSchema:
             raise ValueError(f"the table is empty ({df.shape[0]} rows, {df.shape[1]} columns)")
         kinds = dict(kinds or {})
         names = list(df.columns)
+        twice = sorted({str(n) for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"the table has more than one column named {', '.join(twice)}")
         for name, kind in kinds.items():
             if name not in names:
                 raise ValueError(
