@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from . import defaults
+from . import defaults, frames
 from .datasets import Scaling, fit_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
@@ -39,6 +39,7 @@ from .inference import batched, placement
 from .models import build
 from .options import TrainOptions, check_optimizer
 from .specs import BUILDER_ARGS, builder_kwargs
+from .tables import TableSchema
 from .threads import check as check_threads
 from .threads import thread_count
 from .train import History, fit
@@ -90,6 +91,7 @@ class _AutoencoderMixin:
         "latent_dim_",
         "history_",
         "scaling_",
+        "schema_",
     )
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -104,7 +106,9 @@ class _AutoencoderMixin:
             )
 
     def _validate(self, X, *, reset: bool) -> np.ndarray:
-        return _validate_data(self, X, reset=reset, dtype=_FLOATS)
+        # A DataFrame with categorical or missing cells: its encoding (codings.frames).
+        dense = functools.partial(_validate_data, self, reset=reset, dtype=_FLOATS)
+        return frames.validate(self, X, reset=reset, dense=dense)
 
     def _seed(self) -> int:
         """The seed of this fit, drawn from ``random_state`` (None: from NumPy's global RNG)."""
@@ -118,7 +122,8 @@ class _AutoencoderMixin:
             )
         given = {arg: getattr(self, arg) for arg in BUILDER_ARGS}
         owner = type(self).__name__
-        return builder_kwargs(self.model, n_features, given, extra, owner=owner)
+        kwargs = builder_kwargs(frames.model_name(self), n_features, given, extra, owner=owner)
+        return frames.model_kwargs(self, kwargs)  # a table's schema
 
     def _check_training_params(self) -> None:
         frac = self.validation_fraction
@@ -176,11 +181,13 @@ class _AutoencoderMixin:
     def _train_autoencoder(self, X: np.ndarray, seed: int, *, train: bool = True) -> None:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
-        model = build(self.model, seed=seed, **self._builder_kwargs(X.shape[1]))
-        self.scaling_ = fit_scaling(self.scale, getattr(model, "output", "linear"), X)
+        model = build(frames.model_name(self), seed=seed, **self._builder_kwargs(X.shape[1]))
+        table = frames.is_table_model(model)  # scaled by its schema; errors per cell, not MSE
+        output = getattr(model, "output", "linear")
+        self.scaling_ = None if table else fit_scaling(self.scale, output, X)
         X = self._scaled(X)
         X_train, X_val = self._split(X, seed)
-        if train:
+        if train and not table:
             warn(check_data(model, X_train))  # named at the user's call
         epochs = self.epochs
         if epochs is None and not self._auto_stops(len(X)):  # small data: a fixed budget
@@ -209,7 +216,7 @@ class _AutoencoderMixin:
         self.model_ = model
         self.history_ = history
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
-        if train:
+        if train and not table:
             warn(check_model(model, X_train, X_val)[1])
 
     def _train_options(self, **run) -> TrainOptions:
@@ -273,6 +280,8 @@ class _AutoencoderMixin:
     def _errors(self, X: np.ndarray) -> np.ndarray:
         """Per-sample mean squared reconstruction error over the (scaled) features, float64."""
         model = self.model_
+        if frames.is_table_model(model):  # the mean error over a row's observed cells
+            return frames.table_parts(model, X, _infer).sum(axis=1)
         err = _infer(lambda xb: (model(xb) - xb).square().mean(1), model, self._scaled(X))
         return err.astype(np.float64)
 
@@ -313,6 +322,8 @@ class _AutoencoderMixin:
                     value = {"history": value.records}
                 elif isinstance(value, Scaling):
                     value = {"scaling": value.to_meta()}
+                elif isinstance(value, TableSchema):
+                    value = {"schema": value.to_dict()}
                 fitted[key] = value
         params = {k: _jsonable(k, v) for k, v in self.get_params(deep=False).items()}
         return {"class": type(self).__name__, "params": params, "fitted": fitted}
@@ -384,6 +395,8 @@ def _fitted_from_json(value):
     """A fitted attribute as :meth:`_AutoencoderMixin._metadata` wrote it; numbers only."""
     if isinstance(value, dict) and "array" in value:
         dtype = np.dtype(value["dtype"])
+        if dtype.kind == "O" and all(isinstance(v, str) for v in value["array"]):
+            return np.asarray(value["array"], dtype=object)  # column names, as scikit-learn's
         if dtype.kind not in "biufUS":
             raise ValueError(f"an array of dtype {dtype} is not one codings saves")
         return np.asarray(value["array"], dtype=dtype)
@@ -391,6 +404,8 @@ def _fitted_from_json(value):
         return History(value["history"])
     if isinstance(value, dict) and "scaling" in value:
         return Scaling.from_meta(value["scaling"])
+    if isinstance(value, dict) and "schema" in value:
+        return TableSchema.from_dict(value["schema"])
     return value
 
 
@@ -542,6 +557,12 @@ class AutoencoderTransformer(
     ``inverse_transform`` decodes codings back to data space; ``score_samples`` is the negative
     mean squared reconstruction error per sample (higher is better) and ``score`` its mean.
 
+    A pandas DataFrame with categorical or missing cells trains the ``table`` model
+    (:mod:`codings.tables`; :mod:`codings.frames` says when): ``transform`` gives its codings,
+    ``inverse_transform`` a DataFrame of the table's columns, ``impute`` the table with its
+    missing cells filled, and ``score_samples`` the negative mean error over a row's observed
+    cells. ``set_output(transform="pandas")`` gives DataFrames with the input's index.
+
     Parameters
     ----------"""
         + _PARAMS_DOC
@@ -559,6 +580,9 @@ class AutoencoderTransformer(
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names (a DataFrame).
+    schema_ : codings.tables.TableSchema
+        Only when fitted on a table: the columns' names, kinds, categories and scaling, saved
+        with the estimator; a table with other columns is refused, naming the column.
 
     Examples
     --------
@@ -645,8 +669,11 @@ class AutoencoderTransformer(
                 f"got {Z.shape[1]}. Pass the output of transform"
             )
         R = _infer(self.model_.decode, self.model_, Z)
+        if getattr(self, "schema_", None) is not None:  # a table's columns, always a DataFrame
+            return frames.inverse_table(self, R, X)
         scaling = getattr(self, "scaling_", None)
-        return (R if scaling is None else scaling.inverse(R)).astype(Z.dtype, copy=False)
+        R = (R if scaling is None else scaling.inverse(R)).astype(Z.dtype, copy=False)
+        return frames.output(self, R, X, frames.column_names(self))  # set_output: the columns
 
     @_threaded
     def score_samples(self, X):
@@ -657,6 +684,13 @@ class AutoencoderTransformer(
     def score(self, X, y=None):
         """Negative mean squared reconstruction error over ``X`` (higher is better)."""
         return float(self.score_samples(X).mean())
+
+    @_threaded
+    def impute(self, X):
+        """``X`` (a DataFrame) with its missing cells filled by the reconstruction of a model
+        fitted on a table; observed cells, index, columns and dtypes as they were."""
+        self._check_fitted()
+        return frames.impute(self, X)
 
     @property
     def _n_features_out(self) -> int:
@@ -682,6 +716,9 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     As in scikit-learn's detectors, ``decision_function = score_samples - offset_`` is negative
     for outliers, and ``predict`` gives 1 for inliers and -1 for outliers. ``offset_`` is set so
     that a fraction ``contamination`` of the training data are outliers.
+    ``column_contributions(X)`` spreads each score over the columns (a row sums to
+    ``-score_samples``): the columns that make a row an outlier. DataFrames with categorical or
+    missing cells train the ``table`` model, as in :class:`AutoencoderTransformer`.
 
     Parameters
     ----------
@@ -696,7 +733,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     threshold_ : float
         The same cut on the error scale (``-offset_``): a sample whose mean squared
         reconstruction error exceeds it is an outlier.
-    model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_
+    model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_, schema_
         As in :class:`AutoencoderTransformer`.
     """
     )
@@ -783,6 +820,32 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         """Negative mean squared reconstruction error of each sample (higher: more normal)."""
         self._check_fitted()
         return -self._errors(self._validate(X, reset=False))
+
+    @_threaded
+    def column_contributions(self, X, *, held_out=False):
+        """Each column's share of each sample's score: (n_samples, n_features), a DataFrame with
+        ``X``'s index and column names when ``X`` is one (or pandas output is set).
+
+        A row sums to ``-score_samples(X)`` (up to float rounding): the squared reconstruction
+        error of each (scaled) column divided by the number of columns. The largest entries
+        name the columns that make a sample an outlier. For a table model, ``held_out=True``
+        predicts each cell with its column hidden from the encoder (one pass per column): a
+        corrupted cell then shows in its own column rather than in every column through the
+        codings, but the rows no longer sum to the score.
+        """
+        self._check_fitted()
+        V = self._scaled(self._validate(X, reset=False))
+        model, n = self.model_, V.shape[1]
+        if frames.is_table_model(model):
+            parts = frames.table_parts(model, V, _infer, held_out=held_out)
+            return frames.table_contributions(self, parts, X)
+        if held_out:
+            raise ValueError(
+                "held_out=True needs a model fitted on a table (a DataFrame with categorical or "
+                "missing cells, or model='table'); this one reads numbers only"
+            )
+        parts = _infer(lambda xb: (model(xb) - xb).square() / n, model, V)  # (B, D) -> (B, D)
+        return frames.contributions(self, parts.astype(np.float64), X)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
