@@ -1,0 +1,109 @@
+"""Known answers for the windows over time series, the way back, and aeon's series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codings.series import as_series, load_series, unwindow, window_stack, window_starts
+
+
+def test_window_starts_known_answers_and_the_tail_rule():
+    assert window_starts(5, 3, 1).tolist() == [0, 1, 2]
+    assert window_starts(6, 3, 3).tolist() == [0, 3]  # (6 - 3) % 3 == 0: no extra window
+    assert window_starts(7, 3, 3).tolist() == [0, 3, 4]  # the tail: one window ends at step 6
+    assert window_starts(3, 3, 5).tolist() == [0]
+
+
+def test_window_stack_on_a_tiny_series():
+    x = np.arange(5, dtype=np.float32)
+    W = window_stack(as_series(x), 3, 2)
+    assert W.shape == (2, 3, 1)
+    assert W[..., 0].tolist() == [[0, 1, 2], [2, 3, 4]]
+
+
+def test_unwindow_means_over_the_covering_windows():
+    # T=4, length 2, stride 1: windows [0,1], [1,2], [2,3]; step 1 is covered by windows 0 and 1.
+    assert unwindow(np.array([1.0, 3.0, 5.0]), 4, 2).tolist() == [1.0, 2.0, 4.0, 5.0]
+    per_step = np.array([[1.0, 2.0], [4.0, 6.0], [8.0, 10.0]])  # (n_windows, length)
+    assert unwindow(per_step, 4, 2).tolist() == [1.0, 3.0, 7.0, 10.0]
+    # The tail: T=5, length 2, stride 2 -> starts 0, 2, 3; step 3 from windows 1 and 2.
+    assert unwindow(np.array([2.0, 4.0, 8.0]), 5, 2, stride=2).tolist() == [2, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("length,stride", [(1, 1), (4, 1), (4, 3), (7, 2), (10, 10)])
+def test_unwindow_of_a_perfect_reconstruction_is_the_series(length, stride):
+    rng = np.random.default_rng(length * 10 + stride)
+    parts = [rng.normal(size=(10, 2)).astype(np.float32), rng.normal(size=(13, 2))]
+    W = window_stack(as_series(parts), length, stride)
+    back = unwindow(W, [10, 13], length, stride)
+    for a, b in zip(parts, back, strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+
+
+def test_several_series_never_share_a_window():
+    a, b = np.zeros(4, np.float32), np.ones(5, np.float32)
+    W = window_stack(as_series([a, b]), 3, 1)
+    assert W.shape == (2 + 3, 3, 1)
+    assert set(W[:2].ravel()) == {0.0} and set(W[2:].ravel()) == {1.0}
+
+
+def test_refusals_name_the_value_and_the_fix():
+    with pytest.raises(ValueError, match=r"length=6 is longer than the series \(5 steps\)"):
+        window_starts(5, 6)
+    with pytest.raises(ValueError, match="stride=0 must be a whole number >= 1"):
+        window_starts(5, 2, 0)
+    with pytest.raises(ValueError, match="stride=-1"):
+        window_starts(5, 2, -1)
+    with pytest.raises(ValueError, match="length=2.5"):
+        window_starts(5, 2.5)
+    x = np.arange(6, dtype=float)
+    x[3] = np.nan
+    with pytest.raises(ValueError, match="nan at step 3, channel 0.*interpolate"):
+        as_series(x)
+    with pytest.raises(ValueError, match=r"series\[1\] has 2 channels but series\[0\] has 1"):
+        as_series([np.zeros(4), np.zeros((4, 2))])
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 4\).*\(n, T, C\)"):
+        as_series(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="3 windows of 2 steps"):
+        unwindow(np.zeros(2), 4, 2)
+
+
+def test_load_series_names_the_choices():
+    with pytest.raises(ValueError, match="did you mean 'GunPoint'"):
+        load_series("Gunpoint")
+
+
+def test_kdd_tsad_135_from_aeon_files_matches_aeon():
+    pytest.importorskip("aeon")
+    from aeon.datasets import load_kdd_tsad_135
+
+    X, y = load_series("KDD-TSAD_135")
+    Xa, ya = load_kdd_tsad_135()
+    assert X.shape == (7501, 1) and X.dtype == np.float32
+    np.testing.assert_array_equal(X[:, 0], Xa.astype(np.float32))
+    np.testing.assert_array_equal(y, ya)
+    assert y.sum() == 12 and np.flatnonzero(y)[[0, -1]].tolist() == [4187, 4198]
+    train, ytrain = load_series("KDD-TSAD_135", "train")
+    assert train.shape == (1200, 1) and ytrain.sum() == 0
+    np.testing.assert_array_equal(train, X[:1200])  # the normal start of the same series
+
+
+def test_daphnet_and_gunpoint_shapes():
+    pytest.importorskip("aeon")
+    X, y = load_series("Daphnet_S06R02E0")
+    assert X.shape == (7040, 9) and y.shape == (7040,) and y.sum() == 0  # no labelled episode
+    with pytest.raises(ValueError, match="has the splits 'test'"):
+        load_series("Daphnet_S06R02E0", "train")
+    X, y = load_series("GunPoint", "train")
+    assert X.shape == (50, 150, 1) and sorted(set(y)) == ["1", "2"]
+    X, y = load_series("BasicMotions", "test")
+    assert X.shape == (40, 100, 6) and len(y) == 40
+
+
+def test_load_series_without_aeon_names_the_extra(monkeypatch):
+    import codings.series as series
+
+    monkeypatch.setattr(series, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match=r"pip install 'codings\[series\]'"):
+        load_series("KDD-TSAD_135")
