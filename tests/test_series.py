@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -75,7 +77,6 @@ def test_load_series_names_the_choices():
 
 
 def test_kdd_tsad_135_from_aeon_files_matches_aeon():
-    pytest.importorskip("aeon")
     from aeon.datasets import load_kdd_tsad_135
 
     X, y = load_series("KDD-TSAD_135")
@@ -90,7 +91,6 @@ def test_kdd_tsad_135_from_aeon_files_matches_aeon():
 
 
 def test_daphnet_and_gunpoint_shapes():
-    pytest.importorskip("aeon")
     X, y = load_series("Daphnet_S06R02E0")
     assert X.shape == (7040, 9) and y.shape == (7040,) and y.sum() == 0  # no labelled episode
     with pytest.raises(ValueError, match="has the splits 'test'"):
@@ -107,3 +107,88 @@ def test_load_series_without_aeon_names_the_extra(monkeypatch):
     monkeypatch.setattr(series, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"pip install 'codings\[series\]'"):
         load_series("KDD-TSAD_135")
+
+
+# --- the outlier detector on sequences -----------------------------------------------------------
+
+
+def _sine(n: int, seed: int = 0, channels: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None] + 7 * np.arange(channels)
+    return (np.sin(2 * np.pi * t / 25) + 0.05 * rng.normal(size=(n, channels))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from codings import AutoencoderOutlierDetector
+
+    det = AutoencoderOutlierDetector(
+        window=25, stride=2, hidden=(16,), latent_dim=3, epochs=15, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit's findings on a tiny model are not tested here
+        det.fit(_sine(600, channels=2))
+    return det
+
+
+def test_a_series_is_scored_as_its_windows(detector):
+    test = _sine(300, seed=1, channels=2)
+    W = window_stack(as_series(test), 25, 2)
+    assert detector.sequence_shape_ == (25, 2) and detector.n_features_in_ == 2
+    scores = detector.score_samples(test)
+    np.testing.assert_array_equal(scores, detector.score_samples(W))  # windows cut by hand
+    assert scores.shape == (len(window_starts(300, 25, 2)),)
+    assert set(detector.predict(test)) <= {-1, 1}
+    # Per step: the window's score is the mean of its steps'; the series' steps are unwindowed.
+    steps = detector.score_steps(W)
+    assert steps.shape == (len(W), 25)
+    np.testing.assert_allclose(steps.mean(1), scores, rtol=1e-5)
+    np.testing.assert_allclose(detector.score_steps(test), unwindow(steps, 300, 25, 2), rtol=1e-12)
+    two = detector.score_steps([test, test[:100]])
+    np.testing.assert_array_equal(two[0], detector.score_steps(test))
+    assert two[1].shape == (100,)
+
+
+def test_the_scaling_is_per_channel(detector):
+    # Fitted on every step of the training windows: one mean per channel, repeated per step.
+    W = window_stack(as_series(_sine(600, channels=2)), 25, 2)
+    mean = detector.scaling_.mean.reshape(25, 2)
+    np.testing.assert_allclose(mean, np.broadcast_to(W.reshape(-1, 2).mean(0), (25, 2)), atol=1e-6)
+
+
+def test_an_injected_anomaly_has_the_lowest_step_scores(detector):
+    test = _sine(400, seed=2, channels=2)
+    test[200:215, 0] += 2.0  # a level shift on one channel
+    steps = detector.score_steps(test)
+    assert set(np.argsort(steps)[:10]) <= set(range(200, 215))
+    assert detector.predict(test)[np.searchsorted(window_starts(400, 25, 2), 200)] == -1
+
+
+def test_save_and_load_score_steps_bit_identically(detector, tmp_path):
+    from codings import AutoencoderOutlierDetector
+
+    detector.save(tmp_path / "d.safetensors")
+    again = AutoencoderOutlierDetector.load(tmp_path / "d.safetensors")
+    test = _sine(120, seed=3, channels=2)
+    np.testing.assert_array_equal(again.score_steps(test), detector.score_steps(test))
+
+
+def test_sequence_refusals(detector):
+    from codings import AutoencoderOutlierDetector
+
+    with pytest.raises(ValueError, match="X has 10 steps, fewer than window=25"):
+        detector.score_samples(_sine(10, channels=2))
+    with pytest.raises(ValueError, match=r"windows of 25 steps and 1 channels.*\(25, 2\)"):
+        detector.score_samples(_sine(100))
+    bad = _sine(100, channels=2)
+    bad[40, 1] = np.nan
+    with pytest.raises(ValueError, match="nan at step 40, channel 1"):
+        detector.score_samples(bad)
+    with pytest.raises(ValueError, match="stride=0 must be a whole number >= 1"):
+        AutoencoderOutlierDetector(window=5, stride=0).fit(_sine(50))
+    with pytest.raises(ValueError, match="X holds windows of 8 steps but window=5"):
+        AutoencoderOutlierDetector(window=5).fit(np.zeros((4, 8, 1)))
+    table = AutoencoderOutlierDetector(hidden=(2,), epochs=1, random_state=0)
+    table.fit(_sine(50, channels=3))
+    with pytest.raises(ValueError, match="score_steps needs a detector fitted on sequences"):
+        table.score_steps(_sine(50, channels=3))

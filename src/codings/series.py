@@ -240,3 +240,78 @@ def _read_ts(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: its series have different lengths; codings reads equal ones"
         ) from None
     return np.ascontiguousarray(a.transpose(0, 2, 1)), np.array(y)
+
+
+# --- the outlier detector's sequences ----------------------------------------------------------
+
+
+def _ndim(X) -> int | None:
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None:
+        return int(ndim)
+    try:
+        return int(np.asarray(X).ndim)  # nested lists, objects with __array__
+    except (ValueError, TypeError):  # ragged lists: several series of different lengths
+        return None
+
+
+def is_sequence_input(X, window) -> bool:
+    """Whether the detector reads ``X`` as sequences: windows (n, T, C), or a series (and a
+    list of series) once ``window`` is set."""
+    return window is not None or _ndim(X) == 3
+
+
+def sequence_input(X, window, stride=1):
+    """The detector's input as windows: ``(W, n_steps)``, ``W`` of shape (n, T, C) float32.
+
+    Windows already cut, (n, T, C), are taken as they are (with a ``window``, of that many
+    steps), and ``n_steps`` is None. With a ``window``, ``X`` may also be a series (T,) or
+    (T, C), or a list of NumPy arrays (several series), cut into windows of ``window`` steps
+    every ``stride`` steps (:func:`window_stack`); ``n_steps`` is the series' length (a list of
+    lengths for several series), as :func:`unwindow` takes it.
+    """
+    if window is not None:
+        window = _check_int(window, "window", 1)
+        _check_int(stride, "stride", 1)
+    several = isinstance(X, (list, tuple)) and any(isinstance(s, np.ndarray) for s in X)
+    if window is None or (_ndim(X) == 3 and not several):
+        if _ndim(X) != 3:
+            raise ValueError(
+                f"X has {_ndim(X)} dimensions; without a window the sequences are windows "
+                "(n_windows, time steps, channels). For one series (T,) or (T, C), set "
+                "window=<steps per window>"
+            )
+        W = np.asarray(X)
+        if W.dtype.kind not in "biuf" or 0 in W.shape:
+            raise ValueError(f"X has shape {W.shape} and dtype {W.dtype}; windows need numbers")
+        if window is not None and W.shape[1] != window:
+            raise ValueError(
+                f"X holds windows of {W.shape[1]} steps but window={window}; pass a series to "
+                f"cut, or windows of {window} steps"
+            )
+        W = np.ascontiguousarray(W, dtype=np.float32)
+        bad = ~np.isfinite(W)
+        if bad.any():
+            i, t, c = (int(k) for k in np.argwhere(bad)[0])
+            raise ValueError(
+                f"X[{i}] is {W[i, t, c]} at step {t}, channel {c}; windows need finite values: "
+                "fill or drop them first"
+            )
+        return W, None
+    parts = as_series(X, "X")
+    for k, p in enumerate(parts):
+        if len(p) < window:
+            what = f"X[{k}]" if several else "X"
+            raise ValueError(
+                f"{what} has {len(p)} steps, fewer than window={window}; use a shorter window "
+                "or a longer series"
+            )
+    n_steps = [len(p) for p in parts] if several else len(parts[0])
+    return window_stack(parts, window, stride), n_steps
+
+
+def check_window(window, stride) -> None:
+    """The detector's ``window`` (None or a whole number >= 1) and ``stride`` (>= 1)."""
+    if window is not None:
+        _check_int(window, "window", 1)
+    _check_int(stride, "stride", 1)
