@@ -1146,3 +1146,48 @@ def test_eval_of_a_vae_prints_the_same_loss_every_run(capsys, tmp_path):
     again = run_json(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet")
     other = run_json(capsys, "eval", tmp_path, "--dataset", "digits", "--quiet", "--seed", "1")
     assert first["loss"] == again["loss"] and first["loss"] != other["loss"]
+
+
+# --- a series: train --window, then score, eval, encode ------------------------------------------
+
+
+def _two_channel_series(n: int, seed: int) -> np.ndarray:
+    t = np.arange(n)[:, None]
+    clean = np.hstack([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40)])
+    return (clean + 0.05 * np.random.default_rng(seed).normal(size=(n, 2))).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", ["stacked"])
+def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, model):
+    np.save(tmp_path / "train.npy", _two_channel_series(800, 0))
+    test = _two_channel_series(600, 1)
+    test[400:415, 1] += 2.0  # a level shift on the second channel
+    np.save(tmp_path / "test.npy", test)
+    out = tmp_path / "run"
+    sizes = ["--hidden", "16", "--latent-dim", "3"] if model == "stacked" else []
+    trained = run_json(
+        capsys, "train", model, "--data", tmp_path / "train.npy", "--window", 40, "--stride",
+        2, *sizes, "--epochs", 8, "--seed", 0, "--out", out, "--quiet",
+    )  # fmt: skip
+    assert trained["epochs"] == 8
+    options = json.loads((out / "options.json").read_text())["options"]
+    assert (options["window"], options["stride"]) == (40, 2)
+    scored = run_json(capsys, "score", out, tmp_path / "test.npy", tmp_path / "s.npy")
+    steps = np.load(tmp_path / "s.npy")
+    assert scored["per"] == "time step" and steps.shape == (600,)
+    assert set(np.argsort(steps)[-10:]) <= set(range(400, 415))  # the anomaly's steps
+    # Per window: the step scores are the mean over the windows covering each step.
+    from codings.series import unwindow
+
+    run_json(capsys, "score", out, tmp_path / "test.npy", tmp_path / "w.npy", "--per-window")
+    per_window = np.load(tmp_path / "w.npy")
+    assert per_window.shape == (len(range(0, 600 - 40 + 1, 2)),)
+    evaluated = run_json(capsys, "eval", out, "--data", tmp_path / "test.npy")
+    assert evaluated["n"] == len(per_window)
+    assert evaluated["mse"] == pytest.approx(per_window.mean(), rel=1e-5)
+    assert unwindow(per_window, 600, 40, 2).shape == (600,)
+    encoded = run_json(capsys, "encode", out, tmp_path / "test.npy", tmp_path / "z.npy")
+    assert encoded["shape"][0] == len(per_window)
+    np.save(tmp_path / "one.npy", test[:, 0])  # one channel where the model takes two
+    code, _, err = run(capsys, "score", out, tmp_path / "one.npy", tmp_path / "x.npy")
+    assert code == 1 and "2 channels and at least 40 steps (--window 40)" in err

@@ -140,6 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
+        "--data",
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
@@ -284,6 +285,10 @@ def _read_user_file(path):
 
 def _read_model_input(path: str, run):
     """A user's file of rows for ``run``'s model: a UserFile whose rows have the model's width."""
+    if run.metadata.get("window"):
+        from .datasets import UserFile
+
+        return UserFile(_series_rows(path, run)[0])
     user = _read_user_file(path)
     run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
@@ -396,15 +401,20 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = load_data(args.dataset, "train", args.data_dir)
-    if ds.split == "all":  # a user's file: hold out a seeded validation share
+    ds = None if args.window else load_data(args.dataset, "train", args.data_dir)
+    if args.window:  # a series: windows of its first part, validation windows of its last
+        ds, X, Xv, series_train = _series_split(args)
+    elif ds.split == "all":  # a user's file: hold out a seeded validation share
         X, Xv = user_split(ds.X, args.val_fraction, args.seed)
     else:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
-    model = build(args.model, seed=args.seed, **model_kwargs(args, X.shape[1], ds.image_shape))
+    kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
+    model = build(args.model, seed=args.seed, **_sequence_kwargs(args, kwargs, X.shape[1]))
     scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    if args.window:  # one scaling per channel, fitted on the training part of the series
+        scaling = _series_scaling(args, series_train, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
@@ -450,6 +460,9 @@ def cmd_train(args) -> int:
         "metrics": {f"{'val' if len(Xv) else 'train'}_{k}": v for k, v in final.items()}
         | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
     }
+    if args.window:  # what eval, encode, reconstruct and score do to a series before the model
+        channels = int(X.shape[1] // args.window)
+        meta["window"] = {"length": args.window, "stride": args.stride, "channels": channels}
     data = {"train": X, "validation": Xv}
     figures = _write_run(run, args, model, scaling, meta, history, data, options)
     R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
@@ -464,6 +477,10 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif args.window:
+        from .plots import window_lines
+
+        figures.append(str(window_lines(shown, R, meta["window"]["channels"], recon)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
@@ -711,7 +728,7 @@ def cmd_eval(args) -> int:
 
     run = _open_run(args.dir)
     model = run.model
-    ds = load_data(args.dataset, args.split, args.data_dir)
+    ds = _series_dataset(args.dataset, run) or load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
     if args.binarize:
@@ -859,7 +876,7 @@ def cmd_encode(args) -> int:
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
-    if args.input.endswith(".npy") and args.output.endswith(".npy"):
+    if args.input.endswith(".npy") and args.output.endswith(".npy") and not windowed(run):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
 
@@ -944,6 +961,125 @@ def cmd_reconstruct(args) -> int:
         shape = _image_shape(run, X.shape[1], "--plot")
         result["plot"] = str(reconstructions(X, R, shape, args.plot))
         lines.append(f"figure: {args.plot}")
+    emit(args, result, lines)
+    return 0
+
+
+# --- time series: `train --window` and the commands that read a windowed run's series ----------
+
+
+def windowed(run) -> dict | None:
+    """The run's windowing (length, stride, channels), None for a run trained on rows."""
+    return run.metadata.get("window")
+
+
+def _read_series(path: str):
+    from .datasets import read_series
+
+    if Path(path).suffix.lower() not in (".npy", ".npz", ".csv"):
+        raise CLIError(f"{path}: a series is read from a .npy, .npz or .csv file (T, C) or (T,)")
+    return read_series(path)
+
+
+def _series_split(args):
+    """`train --window`: the series' first steps as training windows and its last
+    ``--val-fraction`` of steps as validation windows (in time order: overlapping windows on
+    both sides of a random split would leak), flat rows (n, length * C) before scaling."""
+    import numpy as np
+
+    from .datasets import Dataset
+    from .series import window_stack
+
+    S = _read_series(args.dataset)
+    L = args.window
+    if len(S) < L:
+        raise CLIError(f"--window {L} is longer than the series in {args.dataset} ({len(S)} steps)")
+    n_val = int(round(len(S) * args.val_fraction))
+    if n_val < L or len(S) - n_val < L:
+        n_val = 0  # too short for a window on each side: no validation, as for a tiny file
+    train, val = S[: len(S) - n_val], S[len(S) - n_val :]
+    X = window_stack([train], L, args.stride)
+    X = X.reshape(len(X), -1)
+    Xv = window_stack([val], L, args.stride).reshape(-1, X.shape[1]) if n_val else X[:0]
+    ds = Dataset(np.asarray(X), None, None, Path(args.dataset).name, "series", None)
+    return ds, X, Xv, train
+
+
+def _sequence_kwargs(args, kwargs: dict, n_features: int) -> dict:
+    """A sequence model (one with a ``sequence_shape``) gets the windows' (length, channels)."""
+    from .models import builder_params
+
+    if args.window and "sequence_shape" in builder_params(args.model):
+        kwargs.setdefault("sequence_shape", [args.window, n_features // args.window])
+    return kwargs
+
+
+def _series_scaling(args, series, output: str):
+    from .datasets import fit_scaling, flat_window_scaling
+
+    kind = None if args.scale == "none" else args.scale
+    return flat_window_scaling(fit_scaling(kind, output, series), args.window)
+
+
+def _series_rows(path: str, run):
+    """A windowed run's input file: the series cut as in training, as flat rows, and its
+    number of steps."""
+    from .series import window_stack
+
+    w = windowed(run)
+    S = _read_series(path)
+    if S.shape[1] != w["channels"] or len(S) < w["length"]:
+        raise CLIError(
+            f"{path} holds a series of {len(S)} steps and {S.shape[1]} channels; the model "
+            f"takes series of {w['channels']} channels and at least {w['length']} steps "
+            f"(--window {w['length']})"
+        )
+    W = window_stack([S], w["length"], w["stride"])
+    return W.reshape(len(W), -1), len(S)
+
+
+def _series_dataset(name: str, run):
+    """`eval` on a windowed run: the series file's windows as a Dataset (None: not windowed)."""
+    if not windowed(run):
+        return None
+    from .datasets import Dataset
+
+    X, _ = _series_rows(name, run)
+    return Dataset(X, None, None, Path(name).name, "all", None)
+
+
+def cmd_score(args) -> int:
+    """Anomaly scores: each row's mean squared reconstruction error (in the model's units); for
+    a windowed run, each time step's (the mean over the windows covering it), or each
+    window's with --per-window."""
+    import numpy as np
+
+    from .inference import batched
+    from .series import unwindow
+
+    _refuse_same_file(args.input, args.output)
+    run = _open_run(args.dir)
+    model = run.model
+    w = windowed(run)
+    if w:
+        X, n_steps = _series_rows(args.input, run)
+    else:
+        X, n_steps = _read_model_input(args.input, run).X, None
+    err = batched(lambda xb: (model(xb) - xb).square(), run.to_model(X), model=model)
+    err = err.astype(np.float64)
+    if w and not args.per_window:
+        per_step = err.reshape(len(X), w["length"], w["channels"]).mean(2)  # (n, length)
+        scores, what = unwindow(per_step, n_steps, w["length"], w["stride"]), "time step"
+    else:
+        scores, what = err.mean(1), ("window" if w else "row")
+    _write_array(args.output, scores[:, None] if args.output.endswith(".csv") else scores)
+    top = int(np.argmax(scores))
+    result = {"output": args.output, "shape": list(scores.shape), "per": what}
+    result |= {"max": float(scores[top]), "argmax": top, "mean": float(scores.mean())}
+    lines = [
+        f"wrote {len(scores)} scores, one per {what} (higher: more anomalous) -> {args.output}"
+    ]
+    lines.append(f"  highest {scores[top]:.6g} at {what} {top}; mean {scores.mean():.6g}")
     emit(args, result, lines)
     return 0
 
@@ -1200,6 +1336,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"
     )
     p.add_argument(
+        "--window",
+        type=_at_least(1),
+        help="--data is a series (T,) or (T, C): train on its windows of this many steps, "
+        "scaled per channel; eval, encode, reconstruct and score then cut series alike",
+    )
+    p.add_argument(
+        "--stride",
+        type=_at_least(1),
+        default=1,
+        help="steps between the starts of windows (default: %(default)s)",
+    )
+    p.add_argument(
         "--finetune-epochs",
         type=_at_least(0),
         default=0,
@@ -1374,6 +1522,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("score", help="anomaly scores: reconstruction errors per row or time step")
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument("input", help="rows (.npy, .npz, .csv), or a series for a --window run")
+    p.add_argument("output", help=".npy or .csv: one score per row, time step or window")
+    p.add_argument("--per-window", action="store_true", help="a windowed run: one score per window")
+    _add_json(p)
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
     p.add_argument(
