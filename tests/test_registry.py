@@ -37,6 +37,29 @@ SMALL: dict[str, list[dict]] = {
     "vae": [{"hidden": [16], "latent_dim": 2}],
     "aae": [{"hidden": [16], "latent_dim": 2, "discriminator": [8]}],
     "classifier": [{"hidden": [8], "encoder_kwargs": {"hidden": [12, 6]}}],
+    "recurrent": [
+        {"sequence_shape": [8, 8], "hidden": [6], "latent_dim": 3},
+        {
+            "sequence_shape": [16, 4],
+            "cell": "gru",
+            "hidden": [],
+            "latent_dim": 5,
+            "l2": 0.01,
+            "noise": "masking",
+            "sparsity": "l1",
+        },
+    ],
+    "conv1d": [
+        {"sequence_shape": [8, 8], "channels": [4, 6], "latent_dim": 3},
+        {
+            "channels": [4],
+            "latent_dim": 4,
+            "noise": "dropout",
+            "sparsity": "kl",
+            "contractive": 0.1,
+            "l2": 0.01,
+        },
+    ],
 }
 
 
