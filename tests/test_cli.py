@@ -1157,7 +1157,7 @@ def _two_channel_series(n: int, seed: int) -> np.ndarray:
     return (clean + 0.05 * np.random.default_rng(seed).normal(size=(n, 2))).astype(np.float32)
 
 
-@pytest.mark.parametrize("model", ["stacked"])
+@pytest.mark.parametrize("model", ["stacked", "conv1d"])
 def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, model):
     np.save(tmp_path / "train.npy", _two_channel_series(800, 0))
     test = _two_channel_series(600, 1)
@@ -1191,3 +1191,17 @@ def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, mod
     np.save(tmp_path / "one.npy", test[:, 0])  # one channel where the model takes two
     code, _, err = run(capsys, "score", out, tmp_path / "one.npy", tmp_path / "x.npy")
     assert code == 1 and "2 channels and at least 40 steps (--window 40)" in err
+
+
+def test_a_sequence_model_gets_the_windows_shape(capsys, tmp_path):
+    np.save(tmp_path / "s.npy", _two_channel_series(120, 0))
+    out = tmp_path / "run"
+    run_json(
+        capsys, "train", "recurrent", "--data", tmp_path / "s.npy", "--window", 16,
+        "--hidden", 8, "--latent-dim", 2, "--epochs", 1, "--out", out, "--quiet",
+    )  # fmt: skip
+    import codings
+
+    model = codings.load(out / "model.safetensors")
+    assert model.config["kwargs"]["sequence_shape"] == [16, 2]
+    assert model.metadata["window"] == {"length": 16, "stride": 1, "channels": 2}

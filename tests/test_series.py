@@ -189,6 +189,23 @@ def test_sequence_refusals(detector):
     with pytest.raises(ValueError, match="X holds windows of 8 steps but window=5"):
         AutoencoderOutlierDetector(window=5).fit(np.zeros((4, 8, 1)))
     table = AutoencoderOutlierDetector(hidden=(2,), epochs=1, random_state=0)
-    table.fit(_sine(50, channels=3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch of a tiny model: its findings are not tested
+        table.fit(_sine(50, channels=3))
     with pytest.raises(ValueError, match="score_steps needs a detector fitted on sequences"):
         table.score_steps(_sine(50, channels=3))
+
+
+@pytest.mark.parametrize("model", ["recurrent", "conv1d"])
+def test_sequence_models_get_the_windows_shape(model):
+    from codings import AutoencoderOutlierDetector
+
+    params = {"hidden": [4]} if model == "recurrent" else {}
+    det = AutoencoderOutlierDetector(
+        model, window=12, latent_dim=2, epochs=1, random_state=0, **params
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det.fit(_sine(60, channels=3))
+    assert det.model_.sequence_shape == (12, 3)
+    assert det.score_steps(_sine(40, channels=3)).shape == (40,)
