@@ -674,7 +674,16 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     Parameters
     ----------
     contamination : float, default=0.1
-        The expected fraction of outliers in the training data, in (0, 0.5]."""
+        The expected fraction of outliers in the training data, in (0, 0.5].
+    window, stride : int or None, default=None, 1
+        Sequences. Windows (n, T, C) are always read as sequences: one score per window, each
+        channel scaled alike over every step. With ``window``, ``X`` may also be one series
+        (T,) or (T, C), or a list of NumPy arrays (several series), cut into windows of
+        ``window`` steps every ``stride`` steps (:func:`codings.datasets.windows`; where
+        (T - window) % stride != 0 one more window ends at the last step): ``fit``,
+        ``score_samples``, ``decision_function`` and ``predict`` then work per window, and
+        :meth:`score_steps` gives a score per time step. Choose ``model="conv1d"`` or
+        ``"recurrent"`` for models that read the windows in time order."""
         + _PARAMS_DOC
         + """
     Attributes
@@ -684,6 +693,9 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     threshold_ : float
         The same cut on the error scale (``-offset_``): a sample whose mean squared
         reconstruction error exceeds it is an outlier.
+    sequence_shape_ : tuple of int
+        (time steps, channels) of the windows, when fitted on sequences; ``n_features_in_``
+        is then the number of channels.
     model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_
         As in :class:`AutoencoderTransformer`.
     """
