@@ -1205,3 +1205,13 @@ def test_a_sequence_model_gets_the_windows_shape(capsys, tmp_path):
     model = codings.load(out / "model.safetensors")
     assert model.config["kwargs"]["sequence_shape"] == [16, 2]
     assert model.metadata["window"] == {"length": 16, "stride": 1, "channels": 2}
+
+
+def test_aeon_series_by_name_train_on_their_normal_start():
+    from codings.cli import CLIError, _read_series
+
+    assert _read_series("KDD-TSAD_135", "train").shape == (1200, 1)  # the archive's train part
+    assert _read_series("KDD-TSAD_135").shape == (7501, 1)  # scored whole
+    assert _read_series("Daphnet_S06R02E0", "train").shape == (7040, 9)  # no train part: all
+    with pytest.raises(CLIError, match="or is one of aeon's: KDD-TSAD_135"):
+        _read_series("series.txt")

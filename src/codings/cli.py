@@ -973,11 +973,24 @@ def windowed(run) -> dict | None:
     return run.metadata.get("window")
 
 
-def _read_series(path: str):
+def _read_series(path: str, split: str = "test"):
+    """A series file, or an anomaly series of aeon's by name (``split`` "train": its normal
+    start where it has one, else the whole series)."""
     from .datasets import read_series
+    from .series import ANOMALY_SERIES, load_series
 
+    if path in ANOMALY_SERIES:
+        try:
+            return load_series(path, split)[0]
+        except ValueError:  # no training part: the whole series
+            return load_series(path)[0]
+        except ImportError as e:
+            raise CLIError(str(e)) from None
     if Path(path).suffix.lower() not in (".npy", ".npz", ".csv"):
-        raise CLIError(f"{path}: a series is read from a .npy, .npz or .csv file (T, C) or (T,)")
+        raise CLIError(
+            f"{path}: a series is read from a .npy, .npz or .csv file (T, C) or (T,), or is one "
+            f"of aeon's: {', '.join(ANOMALY_SERIES)}"
+        )
     return read_series(path)
 
 
@@ -990,7 +1003,7 @@ def _series_split(args):
     from .datasets import Dataset
     from .series import window_stack
 
-    S = _read_series(args.dataset)
+    S = _read_series(args.dataset, "train")
     L = args.window
     if len(S) < L:
         raise CLIError(f"--window {L} is longer than the series in {args.dataset} ({len(S)} steps)")

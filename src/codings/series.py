@@ -39,7 +39,8 @@ _ANOMALY = {
 }
 # Equal-length classification sets in aeon's wheel (NAME_TRAIN.ts, NAME_TEST.ts).
 _CLASSIFICATION = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "ArrowHead", "UnitTest")
-SERIES = tuple(_ANOMALY) + _CLASSIFICATION
+ANOMALY_SERIES = tuple(_ANOMALY)
+SERIES = ANOMALY_SERIES + _CLASSIFICATION
 
 
 def _check_int(value, name: str, low: int) -> int:
