@@ -1215,3 +1215,57 @@ def test_aeon_series_by_name_train_on_their_normal_start():
     assert _read_series("Daphnet_S06R02E0", "train").shape == (7040, 9)  # no train part: all
     with pytest.raises(CLIError, match="or is one of aeon's: KDD-TSAD_135"):
         _read_series("series.txt")
+
+
+def test_train_a_sequence_model_on_a_3d_npy_file(capsys, tmp_path):
+    from codings import load
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(12)[None, :, None]
+    series = np.sin(steps * 0.7 + rng.uniform(0, 6, (120, 1, 1)) + np.arange(3)) * 4 + 10
+    np.save(tmp_path / "series.npy", series.astype(np.float32))  # (120, 12, 3)
+    args = ["--latent-dim", "4", "--epochs", "2", "--quiet"]
+    code, out, err = run(
+        capsys,
+        "train",
+        "recurrent",
+        "--data",
+        tmp_path / "series.npy",
+        "--hidden",
+        "8",
+        *args,
+        "--out",
+        tmp_path / "run",
+    )
+    assert code == 0, err
+    assert "read 120 sequences of 12 time steps x 3 channels" in err
+    model = load(tmp_path / "run")
+    assert model.config["kwargs"]["sequence_shape"] == [12, 3] and model.sequence_shape == (12, 3)
+    # the 3-D file and its flat rows give the same codings
+    np.save(tmp_path / "flat.npy", series.reshape(120, 36).astype(np.float32))
+    for name in ("series", "flat"):
+        assert (
+            run(
+                capsys,
+                "encode",
+                tmp_path / "run",
+                tmp_path / f"{name}.npy",
+                tmp_path / f"z_{name}.npy",
+            )[0]
+            == 0
+        )
+    z = np.load(tmp_path / "z_series.npy")
+    assert z.shape == (120, 4) and np.array_equal(z, np.load(tmp_path / "z_flat.npy"))
+    # a 2-D file's rows are one series each, never guessed to be 6 x 6 images
+    code, _, err = run(
+        capsys,
+        "train",
+        "conv1d",
+        "--data",
+        tmp_path / "flat.npy",
+        *args,
+        "--out",
+        tmp_path / "run2",
+    )
+    assert code == 0, err
+    assert load(tmp_path / "run2").sequence_shape == (36, 1)

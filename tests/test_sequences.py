@@ -4,6 +4,8 @@ against finite differences, and the library's verbs on 3-D arrays."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -217,3 +219,45 @@ def test_regularisers_combine_as_with_the_dense_builders():
         assert torch.equal(rec.loss(x)[0], rec.loss(x)[0])
         rec.train()
         assert not torch.equal(rec.loss(x)[0], rec.loss(x)[0])
+
+
+def test_recurrent_layers_start_as_keras_does_unless_init_is_torch():
+    model = _build("recurrent", {"hidden": [5], "latent_dim": 4})
+    for layer in (*model.encoder[1].layers, *model.decoder[1].layers):
+        h = layer.hidden_size
+        w_hh = layer.weight_hh_l0.detach()  # (4H, H): orthonormal columns
+        torch.testing.assert_close(w_hh.T @ w_hh, torch.eye(h), rtol=0, atol=1e-5)
+        forget = torch.zeros(4 * h)
+        forget[h : 2 * h] = 1.0
+        assert torch.equal(layer.bias_ih_l0.detach(), forget)
+        assert torch.equal(layer.bias_hh_l0.detach(), torch.zeros(4 * h))
+        bound = (6 / sum(layer.weight_ih_l0.shape)) ** 0.5  # Glorot uniform
+        assert layer.weight_ih_l0.abs().max() <= bound
+    gru = _build("recurrent", {"cell": "gru", "latent_dim": 4})
+    assert torch.equal(gru.encoder[1].layers[0].bias_ih_l0.detach(), torch.zeros(3 * 100))
+    torch_init = _build("recurrent", {"latent_dim": 4}, init="torch")
+    bias = torch_init.encoder[1].layers[0].bias_ih_l0.detach()
+    assert bias.abs().max() <= 100**-0.5 and bias.abs().min() > 0  # PyTorch's uniform
+    with pytest.raises(ValueError, match="init='glorot' is not known"):
+        _build("recurrent", {}, init="glorot")
+
+
+@pytest.mark.parametrize("name,kw", [CASES[1], CASES[3]])
+def test_onnx_export_of_a_gru_and_a_conv1d_model_takes_any_batch(name, kw, tmp_path):
+    ort = pytest.importorskip("onnxruntime")  # the onnx extra; `make test` installs it
+    model = _build(name, kw).eval()
+    path = codings.export(model, tmp_path / "ae.onnx", part="autoencoder")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (1, 7, 300):
+        x = _x(n=n, seed=n).reshape(n, T * C).numpy()  # a service sends flat rows
+        got = session.run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, reconstruct(model, x), rtol=1e-5, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no TracerWarning from the recurrent layers
+        path = codings.export(model, tmp_path / "ae.pt", part="autoencoder", format="torchscript")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates jit
+        traced = torch.jit.load(str(path))
+    x = _x(n=9, seed=3).reshape(9, T * C)
+    with torch.no_grad():
+        np.testing.assert_allclose(traced(x).numpy(), reconstruct(model, x.numpy()), rtol=1e-5)

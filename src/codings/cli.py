@@ -140,7 +140,7 @@ DATA_DIR_HELP = "where the data files are (default: $CODINGS_DATA_DIR, then the 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
-        "--data",
+        "--data",  # the exact word, else argparse finds it ambiguous with --data-dir
         required=True,
         help="iris, digits, mnist, fashion-mnist, or a .npy/.npz/.csv file",
     )
@@ -188,8 +188,11 @@ def parse_value(text: str):
     return text
 
 
-def load_data(name: str, split: str, data_dir: str | None):
-    """A Dataset for a dataset name, or a user file wrapped as one."""
+def load_data(name: str, split: str, data_dir: str | None, *, sequences: bool = False):
+    """A Dataset for a dataset name, or a user file wrapped as one.
+
+    ``sequences``: for a sequence model, a 3-D file's (time steps, channels) is the shape, and
+    a 2-D file's rows are never guessed to be square images."""
     from .datasets import DATASETS, Dataset, load_dataset
 
     if name in DATASETS:
@@ -203,12 +206,12 @@ def load_data(name: str, split: str, data_dir: str | None):
             raise CLIError(text) from None
     path = Path(name)
     if path.suffix.lower() in (".npy", ".npz", ".csv"):
-        user = _read_user_file(path)
+        user = _read_user_file(path, sequences=sequences)
         X = user.X
         return Dataset(
             X=X,
             y=None,
-            image_shape=user.image_shape or _guess_shape(X.shape[1]),
+            image_shape=user.image_shape or (None if sequences else _guess_shape(X.shape[1])),
             name=path.name,
             split="all",
             n_classes=None,
@@ -273,13 +276,18 @@ def _open_run(path: str):
     return run
 
 
-def _read_user_file(path):
+def _read_user_file(path, *, sequences: bool = False):
     """A user's file as rows (images flattened and scaled, with a note on standard error)."""
     from .datasets import read_user_file
 
     user = read_user_file(path)
-    if user.note:
-        print(f"codings: note: {path}: {user.note}", file=sys.stderr)
+    note = user.note
+    if sequences and user.image_shape is not None:
+        steps, channels = user.image_shape
+        note = f"read {len(user.X)} sequences of {steps} time steps x {channels} channels"
+        note += "; uint8 values divided by 255" if "divided by 255" in user.note else ""
+    if note:
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return user
 
 
@@ -379,7 +387,7 @@ def cmd_train(args) -> int:
     from . import build, evaluate, fit
     from .diagnostics import check_data, check_model
     from .metrics import reconstruct
-    from .models import check_name
+    from .models import builder_params, check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
 
     if args.model in NOT_FOR_TRAIN:
@@ -390,6 +398,7 @@ def cmd_train(args) -> int:
             "not with `codings train`"
         )
     check_name(args.model)
+    sequences = "sequence_shape" in builder_params(args.model)  # recurrent, conv1d
     out = Path(args.out)
     run = _create_run(  # before the checks below: two runs must not both find --out free
         out,
@@ -401,7 +410,9 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = None if args.window else load_data(args.dataset, "train", args.data_dir)
+    ds = None
+    if not args.window:
+        ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
     if args.window:  # a series: windows of its first part, validation windows of its last
         ds, X, Xv, series_train = _series_split(args)
     elif ds.split == "all":  # a user's file: hold out a seeded validation share

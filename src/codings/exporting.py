@@ -154,6 +154,10 @@ def export(
             # services without Python (libtorch) load.
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
+                # nn.LSTM/GRU compare their input's and zero state's sizes in Python; the trace
+                # keeps the outcome and torch warns that it might not hold. It always does: the
+                # zero state is made from the batch's own size.
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.trace(wrapped, example, check_trace=False)
                 torch.jit.save(traced, str(tmp))
         os.replace(tmp, path)

@@ -32,7 +32,7 @@ from torch import nn
 from .conv import _init_conv, _out_size
 from .errors import suggest
 from .layers import activation as make_activation
-from .layers import init_linear, parse_sizes
+from .layers import check_init, init_linear, parse_sizes
 from .losses import l2_penalties
 from .models import Autoencoder, register
 from .noise import corruption
@@ -116,18 +116,44 @@ class Recurrent(nn.Module):
     layers may differ in width, as the chapter's 100 -> 30 encoder does.
     """
 
-    def __init__(self, cell: str, sizes: Sequence[int]):
+    def __init__(self, cell: str, sizes: Sequence[int], init: str = "xavier"):
         super().__init__()
         rnn = CELLS[cell]
         self.layers = nn.ModuleList(
             rnn(n_in, n_out, batch_first=True)
             for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         )
+        for layer in self.layers:
+            init_recurrent(layer, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x, _ = layer(x)  # (B, T, n_in) -> (B, T, n_out), every step's output
         return x
+
+
+def init_recurrent(layer: nn.LSTM | nn.GRU, init: str) -> None:
+    """Keras' recurrent initialisation for any ``init`` but "torch" (PyTorch's own uniform):
+    the input weights by ``init``'s rule ("xavier": Glorot uniform; "he"/"lecun": a normal of
+    variance 2 or 1 over fan-in), the recurrent weights orthogonal (Saxe et al. 2014), biases
+    zero but an LSTM's forget gate's at 1 (Jozefowicz et al. 2015), so that early in training
+    the cell keeps its state. On Fashion-MNIST rows this trains faster than PyTorch's default
+    (BENCHMARKS.md, "Sequence autoencoders")."""
+    check_init(init)
+    if init == "torch":
+        return
+    with torch.no_grad():
+        w_ih, w_hh = layer.weight_ih_l0, layer.weight_hh_l0  # (G*H, C), (G*H, H)
+        if init == "xavier":
+            nn.init.xavier_uniform_(w_ih)
+        else:
+            w_ih.normal_(0.0, math.sqrt((2.0 if init == "he" else 1.0) / w_ih.shape[1]))
+        nn.init.orthogonal_(w_hh)
+        layer.bias_ih_l0.zero_()
+        layer.bias_hh_l0.zero_()
+        if isinstance(layer, nn.LSTM):
+            size = layer.hidden_size
+            layer.bias_ih_l0[size : 2 * size] = 1.0  # gates i, f, g, o: f's bias
 
 
 class LastStep(nn.Module):
@@ -218,6 +244,7 @@ def recurrent(
     cell: str = "lstm",
     hidden: Sequence[int] = (100,),
     latent_dim: int | None = None,
+    init: str = "xavier",
     output: str = "linear",
     l2: float = 0.0,
     noise: str | None = None,
@@ -233,7 +260,7 @@ def recurrent(
     sequence's values); the last one's final state is the coding. The decoder's layers mirror
     ``hidden`` and read the coding at every step; a linear layer per step gives the channels
     (logits for ``output='bernoulli'``). The defaults are the chapter's Fashion-MNIST model
-    (LSTM 100 -> 30, LSTM 100).
+    (LSTM 100 -> 30, LSTM 100) with Keras' initialisation (``init='torch'``: PyTorch's).
     """
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features <= 0:
         raise ValueError(f"n_features={n_features!r} must be a positive integer")
@@ -243,12 +270,14 @@ def recurrent(
     size = _latent_size(latent_dim, n_features)
     _check_bottleneck(size, n_features, f"latent_dim={size}", noise, sparsity)
     encoder = nn.Sequential(
-        ToSequence(steps, channels), Recurrent(cell, (channels, *sizes, size)), LastStep()
+        ToSequence(steps, channels), Recurrent(cell, (channels, *sizes, size), init), LastStep()
     )
     back = tuple(reversed(sizes)) or (size,)
     readout = nn.Linear(back[-1], channels)  # applied to each time step: (B, T, H) -> (B, T, C)
-    init_linear(readout, "xavier")
-    decoder = nn.Sequential(Repeat(steps), Recurrent(cell, (size, *back)), readout, nn.Flatten(1))
+    init_linear(readout, init)
+    decoder = nn.Sequential(
+        Repeat(steps), Recurrent(cell, (size, *back), init), readout, nn.Flatten(1)
+    )
     model = SequenceAutoencoder(
         encoder,
         decoder,

@@ -31,8 +31,9 @@ def builder_kwargs(
     ``given`` holds the :data:`BUILDER_ARGS` (None: the builder's default); each must be an
     argument of the model. ``extra`` holds any other argument of the model, but never
     ``n_features``, which comes from the data. A builder with an ``image_shape`` argument gets
-    ``image_shape`` (the data's) unless ``extra`` sets it; one with an ``init`` argument gets
-    the defaults study's :data:`codings.defaults.INIT` unless it is chosen.
+    ``image_shape`` (the data's) unless ``extra`` sets it, and one with ``sequence_shape`` gets
+    it as its (time steps, channels); one with an ``init`` argument gets the defaults study's
+    :data:`codings.defaults.INIT` unless it is chosen.
 
     ``owner`` says who asks, for the wording of the errors: ``"cli"`` (flags), or the name of
     an estimator class, whose ``extra`` is ``model_params`` and may not repeat one of its own
@@ -85,6 +86,8 @@ def builder_kwargs(
         kwargs[key] = value
     if image_shape is not None and "image_shape" in params and "image_shape" not in kwargs:
         kwargs["image_shape"] = list(image_shape)
+    if image_shape is not None and "sequence_shape" in params and "sequence_shape" not in kwargs:
+        kwargs["sequence_shape"] = list(image_shape)  # (time steps, channels): a 3-D file's
     if "init" in params and "init" not in kwargs:
         kwargs["init"] = defaults.INIT  # the defaults study's (the builders keep the chapter's he)
     return kwargs
