@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--models", default=",".join(MODELS), help="codings models to run (NAME or NAME:auto)"
     )
     p.add_argument("--window", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=30, help="epochs of every autoencoder")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of every autoencoder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="3 epochs, windows of 32")
     p.add_argument("--out", default=str(ROOT / "results" / "series_anomaly.json"))
@@ -133,7 +133,7 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def run_series(name: str, args: argparse.Namespace) -> dict:
+def run_series(name: str, args: argparse.Namespace, save=lambda part: None) -> dict:
     X, y, start, how = load(name, args.seed)
     L = args.window
     train = X[:start]
@@ -142,6 +142,14 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
     flat_train, flat_all = W_train.reshape(len(W_train), -1), W_all.reshape(len(W_all), -1)
     test = slice(start, None)
     rows = {}
+    part = {
+        "steps": len(X),
+        "channels": X.shape[1],
+        "train_steps": start,
+        "anomalous_test_steps": int(y[test].sum()),
+        "labels": how,
+        "detectors": rows,
+    }
 
     def record(label, score, fit_s, score_s, extra=None):
         s = np.asarray(score, dtype=np.float64)[test]
@@ -155,22 +163,8 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
         print(
             f"  {label:28s} {rows[label]['roc_auc']:.3f} {rows[label]['best_f1']:.3f}", flush=True
         )
+        save(part)  # after each detector: a run cut short keeps what it measured
 
-    for spec in args.models.split(","):
-        model, _, auto = spec.partition(":")
-        epochs = None if auto == "auto" else args.epochs
-        det = AutoencoderOutlierDetector(
-            model, window=L, epochs=epochs, random_state=args.seed, device="cpu"
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CodingsWarning)
-            _, fit_s = timed(lambda det=det: det.fit(train))
-        steps, score_s = timed(lambda det=det: -det.score_steps(X))
-        notes = [str(w.message)[:120] for w in caught if issubclass(w.category, CodingsWarning)]
-        label = f"codings {model}, " + (
-            f"{len(det.history_)} epochs (auto)" if auto else f"{epochs} epochs"
-        )
-        record(label, steps, fit_s, score_s, {"warnings": notes, "epochs": len(det.history_)})
     k = min(30, flat_train.shape[1] // 2)  # the autoencoders' default code size
     pca, fit_s = timed(lambda: PCA(k, random_state=args.seed).fit(flat_train))
 
@@ -186,14 +180,22 @@ def run_series(name: str, args: argparse.Namespace) -> dict:
     record("IsolationForest on windows", steps, fit_s, score_s)
     steps, score_s = timed(lambda: moving_zscore(X, L))
     record(f"moving z-score ({L} steps)", steps, 0.0, score_s)
-    return {
-        "steps": len(X),
-        "channels": X.shape[1],
-        "train_steps": start,
-        "anomalous_test_steps": int(y[test].sum()),
-        "labels": how,
-        "detectors": rows,
-    }
+    for spec in args.models.split(","):
+        model, _, auto = spec.partition(":")
+        epochs = None if auto == "auto" else args.epochs
+        det = AutoencoderOutlierDetector(
+            model, window=L, epochs=epochs, random_state=args.seed, device="cpu"
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CodingsWarning)
+            _, fit_s = timed(lambda det=det: det.fit(train))
+        steps, score_s = timed(lambda det=det: -det.score_steps(X))
+        notes = [str(w.message)[:120] for w in caught if issubclass(w.category, CodingsWarning)]
+        label = f"codings {model}, " + (
+            f"{len(det.history_)} epochs (auto)" if auto else f"{epochs} epochs"
+        )
+        record(label, steps, fit_s, score_s, {"warnings": notes, "epochs": len(det.history_)})
+    return part
 
 
 def table(result: dict) -> str:
@@ -219,20 +221,24 @@ def main(argv=None) -> int:
         args.epochs, args.window = 3, 32
     torch.set_num_threads(1)
     result = {"args": vars(args), "series": {}}
-    for name in args.series.split(","):
-        print(name, flush=True)
-        result["series"][name] = run_series(name, args)
-    result["machine"] = {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "load_average": os.getloadavg(),
-    }
     out = Path(args.out)
     if args.quick:
         out = out.with_name(out.stem + "_quick.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+
+    def save(name, part):
+        result["series"][name] = part
+        result["machine"] = {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "load_average": os.getloadavg(),
+        }
+        out.write_text(json.dumps(result, indent=2))
+
+    for name in args.series.split(","):
+        print(name, flush=True)
+        run_series(name, args, save=lambda part, name=name: save(name, part))
     print(table(result))
     return 0
 

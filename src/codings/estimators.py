@@ -682,8 +682,9 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         ``window`` steps every ``stride`` steps (:func:`codings.datasets.windows`; where
         (T - window) % stride != 0 one more window ends at the last step): ``fit``,
         ``score_samples``, ``decision_function`` and ``predict`` then work per window, and
-        :meth:`score_steps` gives a score per time step. Choose ``model="conv1d"`` or
-        ``"recurrent"`` for models that read the windows in time order."""
+        :meth:`score_steps` gives a score per time step. ``model="conv1d"`` and
+        ``"recurrent"`` read the windows in time order; on aeon's series the default dense
+        model did as well or better, faster (BENCHMARKS.md, "Time series anomaly detection")."""
         + _PARAMS_DOC
         + """
     Attributes
