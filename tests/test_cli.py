@@ -1170,6 +1170,8 @@ def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, mod
         2, *sizes, "--epochs", 8, "--seed", 0, "--out", out, "--quiet",
     )  # fmt: skip
     assert trained["epochs"] == 8
+    assert str(out / "reconstructions.png") in trained["figures"]  # windows as lines
+    assert (out / "reconstructions.png").stat().st_size > 0
     options = json.loads((out / "options.json").read_text())["options"]
     assert (options["window"], options["stride"]) == (40, 2)
     scored = run_json(capsys, "score", out, tmp_path / "test.npy", tmp_path / "s.npy")
