@@ -1245,17 +1245,13 @@ def test_train_a_sequence_model_on_a_3d_npy_file(capsys, tmp_path):
     assert model.config["kwargs"]["sequence_shape"] == [12, 3] and model.sequence_shape == (12, 3)
     # the 3-D file and its flat rows give the same codings
     np.save(tmp_path / "flat.npy", series.reshape(120, 36).astype(np.float32))
+    notes = {}
     for name in ("series", "flat"):
-        assert (
-            run(
-                capsys,
-                "encode",
-                tmp_path / "run",
-                tmp_path / f"{name}.npy",
-                tmp_path / f"z_{name}.npy",
-            )[0]
-            == 0
+        code, _, notes[name] = run(
+            capsys, "encode", tmp_path / "run", tmp_path / f"{name}.npy", tmp_path / f"z_{name}.npy"
         )
+        assert code == 0, notes[name]
+    assert "read 120 sequences of 12 time steps x 3 channels" in notes["series"]
     z = np.load(tmp_path / "z_series.npy")
     assert z.shape == (120, 4) and np.array_equal(z, np.load(tmp_path / "z_flat.npy"))
     # a 2-D file's rows are one series each, never guessed to be 6 x 6 images

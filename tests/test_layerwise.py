@@ -276,3 +276,12 @@ def test_cli_layerwise_honours_every_training_flag_in_every_phase(tmp_path, caps
     assert main([*base, "--resume", "--out", str(out)]) == 1
     assert "--resume does not apply to --layerwise training" in capsys.readouterr().err
     assert not (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("name", ["recurrent", "conv1d"])
+def test_layerwise_training_refuses_a_sequence_model_by_name(name):
+    # conv1d's encoder and decoder have as many blocks as a mirrored stack, so the count check
+    # let it through and the phases paired a reshape with a flatten.
+    model = codings.build(name, n_features=32, sequence_shape=[16, 2])
+    with pytest.raises(ValueError, match=f"'{name}' reads whole sequences.*codings.fit"):
+        codings.pretrain_layerwise(model, np.random.rand(8, 32).astype(np.float32), epochs=1)

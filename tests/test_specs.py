@@ -106,3 +106,13 @@ def test_the_classifier_modes_come_from_one_tuple():
         AutoencoderClassifier(mode=m)._check_mode()
     with pytest.raises(ValueError, match="did you mean 'frozen'"):
         AutoencoderClassifier(mode="frozn")._check_mode()
+
+
+def test_a_sequence_model_gets_the_datas_shape_as_time_steps_and_channels():
+    # fashion-mnist's (28, 28) images: 28 steps of 28 pixels; --set wins; dense models unchanged
+    got = builder_kwargs("recurrent", 784, {}, image_shape=(28, 28))
+    assert got["sequence_shape"] == [28, 28]
+    got = builder_kwargs("conv1d", 784, {}, {"sequence_shape": [784, 1]}, image_shape=(28, 28))
+    assert got["sequence_shape"] == [784, 1]
+    assert "sequence_shape" not in builder_kwargs("stacked", 784, {}, image_shape=(28, 28))
+    assert "sequence_shape" not in builder_kwargs("recurrent", 784, {})

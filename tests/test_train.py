@@ -563,3 +563,17 @@ def test_fit_puts_back_the_callers_global_state_on_every_exit(flush, callback, e
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name, kw", [("stacked", {"hidden": [8, 4]}), ("conv", {"channels": [4]})])
+def test_a_3d_array_for_a_model_of_rows_is_refused_with_the_fix(name, kw):
+    X = np.random.default_rng(0).random((16, 8, 8), dtype=np.float32)
+    model = build(name, n_features=64, **kw)
+    with pytest.raises(
+        ValueError,
+        match=r"X has shape \(16, 8, 8\), but model .* takes rows.*"
+        r"X.reshape\(len\(X\), -1\).*'recurrent' or 'conv1d'",
+    ):
+        fit(model, X, epochs=1)
+    fit(model, X.reshape(16, 64), epochs=1)  # the fix it names
+    fit(build("conv1d", n_features=64, sequence_shape=[8, 8]), X, epochs=1)  # sequences pass

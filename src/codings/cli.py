@@ -283,12 +283,16 @@ def _read_user_file(path, *, sequences: bool = False):
     user = read_user_file(path)
     note = user.note
     if sequences and user.image_shape is not None:
-        steps, channels = user.image_shape
-        note = f"read {len(user.X)} sequences of {steps} time steps x {channels} channels"
-        note += "; uint8 values divided by 255" if "divided by 255" in user.note else ""
+        note = _sequence_note(len(user.X), user.image_shape, "divided by 255" in user.note)
     if note:
         print(f"codings: note: {path}: {note}", file=sys.stderr)
     return user
+
+
+def _sequence_note(n: int, shape: tuple[int, int], divided: bool) -> str:
+    """What reading a 3-D file did, said for a sequence model (the shape's (T, C))."""
+    note = f"read {n} sequences of {shape[0]} time steps x {shape[1]} channels"
+    return note + ("; uint8 values divided by 255" if divided else "")
 
 
 def _read_model_input(path: str, run):
@@ -297,7 +301,7 @@ def _read_model_input(path: str, run):
         from .datasets import UserFile
 
         return UserFile(_series_rows(path, run)[0])
-    user = _read_user_file(path)
+    user = _read_user_file(path, sequences=hasattr(run.model, "sequence_shape"))
     run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
 
@@ -934,9 +938,10 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
     rows, image_shape, divisor = image_rows(X)
     run.check_input(rows, source=str(path), image_shape=image_shape)
     if image_shape is not None:
-        print(
-            f"codings: note: {path}: {image_note(X.shape, image_shape, divisor)}", file=sys.stderr
-        )
+        note = image_note(X.shape, image_shape, divisor)
+        if hasattr(run.model, "sequence_shape"):
+            note = _sequence_note(len(rows), image_shape, divisor == 255)
+        print(f"codings: note: {path}: {note}", file=sys.stderr)
     return rows, divisor
 
 

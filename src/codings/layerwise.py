@@ -51,6 +51,13 @@ def layer_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
             f"stacks of blocks; got encoder {type(enc).__name__} and decoder "
             f"{type(dec).__name__}. Build it with codings.build('stacked', ...)"
         )
+    if getattr(model, "sequence_shape", None) is not None:  # recurrent, conv1d
+        name = (getattr(model, "config", None) or {}).get("name", "a sequence model")
+        raise ValueError(
+            f"layer-wise training pairs mirrored dense blocks; {name!r} reads whole sequences "
+            "(its blocks reshape and recur rather than mirror); train it end to end with "
+            "codings.fit (without --layerwise)"
+        )
     if len(enc) != len(dec) or len(enc) == 0:
         raise ValueError(
             f"layer-wise training pairs each encoder block with its mirror, but the encoder has "

@@ -258,7 +258,8 @@ def recurrent(
     Sequences of ``sequence_shape`` = [time steps, channels] (None: one channel). The encoder's
     recurrent layers have ``hidden`` then ``latent_dim`` units (None: 30, at most half a
     sequence's values); the last one's final state is the coding. The decoder's layers mirror
-    ``hidden`` and read the coding at every step; a linear layer per step gives the channels
+    ``hidden`` (one layer of ``latent_dim`` units when ``hidden`` is empty) and read the coding
+    at every step; a linear layer per step gives the channels
     (logits for ``output='bernoulli'``). The defaults are the chapter's Fashion-MNIST model
     (LSTM 100 -> 30, LSTM 100) with Keras' initialisation (``init='torch'``: PyTorch's).
     """

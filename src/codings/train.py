@@ -298,6 +298,7 @@ def fit(
     autocast, scaler = _precision(precision, dev)
     model.to(dev)
     data = _Data(X, dev, chunk_size, batch_size)
+    _check_rows(model, data.shape)
     Xv = X_val if X_val is None or _is_memmap(X_val) else as_tensor(X_val, dev, name="X_val")
     if Xv is not None and tuple(Xv.shape[1:]) != data.shape[1:]:
         raise ValueError(f"X_val has shape {tuple(Xv.shape)} but X has {data.shape}")
@@ -557,6 +558,19 @@ def _precision(precision: str, dev: torch.device):
 
 
 # --- data from memory or from a memory-mapped file --------------------------------------------
+
+
+def _check_rows(model: nn.Module, shape: tuple) -> None:
+    """A built model that takes rows, given (n, T, C) or images, is told so in place of torch's
+    matrix-shape error; sequence models (``sequence_shape``) and users' own modules pass."""
+    kwargs = (getattr(model, "config", None) or {}).get("kwargs", {})
+    if len(shape) <= 2 or "n_features" not in kwargs or hasattr(model, "sequence_shape"):
+        return
+    raise ValueError(
+        f"X has shape {shape}, but model {model.config.get('name')!r} takes rows (n_samples, "
+        f"n_features={kwargs['n_features']}): flatten each example (X.reshape(len(X), -1)), or "
+        "for sequences (examples, time steps, channels) use model 'recurrent' or 'conv1d'"
+    )
 
 
 def _is_memmap(X) -> bool:
