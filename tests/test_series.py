@@ -209,3 +209,30 @@ def test_sequence_models_get_the_windows_shape(model):
         det.fit(_sine(60, channels=3))
     assert det.model_.sequence_shape == (12, 3)
     assert det.score_steps(_sine(40, channels=3)).shape == (40,)
+
+
+def test_fitting_on_several_series_is_fitting_on_their_windows():
+    from codings import AutoencoderOutlierDetector
+
+    a, b = _sine(70, seed=4, channels=2), _sine(50, seed=5, channels=2)
+    kw = {"hidden": (6,), "latent_dim": 2, "epochs": 2, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_series = AutoencoderOutlierDetector(window=10, stride=3, **kw).fit([a, b])
+        on_windows = AutoencoderOutlierDetector(**kw).fit(window_stack([a, b], 10, 3))
+    W = window_stack([b], 10, 3)
+    np.testing.assert_array_equal(on_series.score_samples(W), on_windows.score_samples(W))
+    assert on_series.offset_ == on_windows.offset_
+
+
+def test_windows_refuse_what_cannot_be_cut():
+    from codings.datasets import windows
+
+    with pytest.raises(ValueError, match=r"length=9 is longer than the series \(8 steps\)"):
+        windows(np.zeros(8), 9)
+    with pytest.raises(ValueError, match="stride=0 must be a whole number >= 1"):
+        windows(np.zeros(8), 4, 0)
+    with pytest.raises(ValueError, match="inf at step 2, channel 1"):
+        windows(np.array([[0, 0], [1, 1], [2, np.inf]]), 2)
+    with pytest.raises(ValueError, match="scaling='zscore'"):
+        windows(np.zeros(8), 4, scaling="zscore")

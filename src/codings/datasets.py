@@ -850,7 +850,7 @@ def windows(series, length: int, stride: int = 1, *, scaling="standard"):
     from .series import as_series, window_stack
 
     parts = as_series(series)
-    if isinstance(scaling, str):
+    if isinstance(scaling, str) and scaling in Scaling.KINDS:
         scaling = Scaling.fit(np.concatenate(parts), kind=scaling)
     elif scaling is not None and not isinstance(scaling, Scaling):
         raise ValueError(
