@@ -1188,6 +1188,11 @@ def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, mod
     assert evaluated["n"] == len(per_window)
     assert evaluated["mse"] == pytest.approx(per_window.mean(), rel=1e-5)
     assert unwindow(per_window, 600, 40, 2).shape == (600,)
+    rebuilt = run_json(capsys, "reconstruct", out, tmp_path / "test.npy", tmp_path / "r.npy")
+    R = np.load(tmp_path / "r.npy")  # the series back: each step the mean over its windows
+    assert rebuilt["shape"] == [600, 2] and R.shape == (600, 2)
+    normal = np.r_[0:380, 440:600]
+    assert np.abs(R - test)[normal].mean() < np.abs(R - test)[400:415].mean()
     encoded = run_json(capsys, "encode", out, tmp_path / "test.npy", tmp_path / "z.npy")
     assert encoded["shape"][0] == len(per_window)
     np.save(tmp_path / "one.npy", test[:, 0])  # one channel where the model takes two

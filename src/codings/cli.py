@@ -959,11 +959,13 @@ def cmd_reconstruct(args) -> int:
     Xs = run.to_model(X)  # the data as the model sees it
     Rs = reconstruct(run.model, Xs, progress=_progress(args))
     R = run.to_data(Rs)
-    _write_array(args.output, R, header=user.columns)  # the input's columns, in its units
+    written = _series_back(run, R, args.input)  # a windowed run's: the series (T, C)
+    _write_array(args.output, written, header=user.columns)  # the input's columns, its units
     # The MSE on the model's data, as train and eval report it (standardised where the model
     # standardises), and in the file's own units.
     mse = float(((Rs - Xs) ** 2).mean())
     mse_raw = float(((R - X) ** 2).mean())
+    R = written
     result = {"output": args.output, "shape": list(R.shape), "mse": mse, "mse_raw": mse_raw}
     basis = "as train and eval report it"
     if scaling:
@@ -1065,6 +1067,20 @@ def _series_rows(path: str, run):
         )
     W = window_stack([S], w["length"], w["stride"])
     return W.reshape(len(W), -1), len(S)
+
+
+def _series_back(run, R, path: str):
+    """Reconstructed windows (flat rows) of a windowed run as the series (T, C): each step the
+    mean of its windows' reconstructions; rows of another run as they are."""
+    from .series import unwindow
+
+    w = windowed(run)
+    if not w:
+        return R
+    n_steps = len(_read_series(path))
+    return unwindow(
+        R.reshape(len(R), w["length"], w["channels"]), n_steps, w["length"], w["stride"]
+    )
 
 
 def _series_dataset(name: str, run):
