@@ -88,6 +88,14 @@ def test_kdd_tsad_135_from_aeon_files_matches_aeon():
     train, ytrain = load_series("KDD-TSAD_135", "train")
     assert train.shape == (1200, 1) and ytrain.sum() == 0
     np.testing.assert_array_equal(train, X[:1200])  # the normal start of the same series
+    from aeon.datasets import load_basic_motions, load_gunpoint
+
+    for ours, theirs in [
+        (load_series("GunPoint", "test"), load_gunpoint(split="test")),
+        (load_series("BasicMotions", "train"), load_basic_motions(split="train")),
+    ]:
+        np.testing.assert_allclose(ours[0], theirs[0].transpose(0, 2, 1), rtol=1e-6)  # (n, T, C)
+        np.testing.assert_array_equal(np.char.lower(ours[1]), theirs[1])  # aeon lowercases
 
 
 def test_daphnet_and_gunpoint_shapes():

@@ -178,7 +178,8 @@ def load_series(name: str, split: str | None = None) -> tuple[np.ndarray, np.nda
     steps; ``split="train"`` the normal start where the archive defines one (KDD-TSAD_135: the
     first 1,200 steps). Classification sets (``"GunPoint"``, ``"ItalyPowerDemand"``, ...):
     ``split`` "train", "test" or None (both), values (n, T, C) float32 and class labels (n,)
-    as strings. Needs ``pip install 'codings[series]'``.
+    as strings, as the file writes them (aeon's loaders lowercase them). Needs
+    ``pip install 'codings[series]'``.
     """
     if name not in SERIES:
         raise ValueError(
