@@ -60,6 +60,21 @@ SMALL: dict[str, list[dict]] = {
             "l2": 0.01,
         },
     ],
+    # 20 numeric columns (values and missing flags) and 24 of two categories: 64 wide
+    "table": [
+        {
+            "hidden": [12],
+            "schema": {
+                "columns": [
+                    {"name": f"n{i}", "kind": "numeric", "mean": 0.0, "std": 1.0} for i in range(20)
+                ]
+                + [
+                    {"name": f"c{i}", "kind": "categorical", "categories": ["a", "b"]}
+                    for i in range(24)
+                ]
+            },
+        }
+    ],
 }
 
 

@@ -393,6 +393,7 @@ def cmd_train(args) -> int:
     from .metrics import reconstruct
     from .models import builder_params, check_name
     from .plots import feature_columns, layerwise_reconstructions, model_figures, reconstructions
+    from .tablecli import is_table, training_table
 
     if args.model in NOT_FOR_TRAIN:
         command = NOT_FOR_TRAIN[args.model]
@@ -414,9 +415,17 @@ def cmd_train(args) -> int:
     if args.resume and not state_path.exists():
         raise CLIError(f"--resume: {state_path} does not exist; start without --resume")
 
-    ds = None
-    if not args.window:
+    table = is_table(args.model)  # a CSV read by pandas; its schema scales the numbers
+    if table:
+        ds, schema = training_table(args.dataset, args.kinds, args.quiet)
+    elif not args.window:
         ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
+    if args.kinds and not table:
+        raise CLIError("--kinds applies to `codings train table` only")
+    if table and (args.layerwise or args.binarize):
+        raise CLIError("--layerwise and --binarize do not apply to a table model")
+    if table and args.window:
+        raise CLIError("--window cuts a series into windows; it does not apply to a table model")
     if args.window:  # a series: windows of its first part, validation windows of its last
         ds, X, Xv, series_train = _series_split(args)
     elif ds.split == "all":  # a user's file: hold out a seeded validation share
@@ -426,8 +435,12 @@ def cmd_train(args) -> int:
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
     kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
+    if table:
+        kwargs["schema"] = schema.to_dict()
     model = build(args.model, seed=args.seed, **_sequence_kwargs(args, kwargs, X.shape[1]))
-    scaling = _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    if table and args.scale not in ("auto", "none"):
+        raise CLIError(f"--scale {args.scale}: a table's schema standardises its numbers itself")
+    scaling = None if table else _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
     if args.window:  # one scaling per channel, fitted on the training part of the series
         scaling = _series_scaling(args, series_train, getattr(model, "output", "linear"))
     if scaling is not None:
@@ -496,6 +509,11 @@ def cmd_train(args) -> int:
         from .plots import window_lines
 
         figures.append(str(window_lines(shown, R, meta["window"]["channels"], recon)))
+    elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
+        k = len(schema.numeric)
+        if k:
+            names = [str(c.name) for c in schema.numeric]
+            figures.append(str(feature_columns(shown[:, :k], R[:, :k], recon, names=names)))
     else:
         names = getattr(ds, "feature_names", None)  # iris's, or a CSV file's header
         figures.append(str(feature_columns(shown, R, recon, names=names)))
@@ -507,6 +525,8 @@ def cmd_train(args) -> int:
     report = write_report(run)  # last: it shows every figure above
     result = {"out": str(out), "epochs": len(history), **meta["metrics"], "figures": figures}
     result["report"] = str(report)
+    if table:
+        result["schema"] = schema.to_dict()
     result["warnings"] = [{"check": f.check, "message": f.message} for f in findings]
     lines = [f"trained {args.model} on {ds.name} for {len(history)} epochs -> {out}"]
     lines += [f"  {k:28s} {v:.6g}" for k, v in meta["metrics"].items()]
@@ -739,10 +759,12 @@ def cmd_classify(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from . import evaluate
+    from . import evaluate, tablecli
 
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_eval(args, run, emit)
     ds = _series_dataset(args.dataset, run) or load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
@@ -886,11 +908,14 @@ def cmd_latent(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from . import tablecli
     from .metrics import encode
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):
+        return tablecli.cmd_encode(args, run, emit, _write_array)
     if args.input.endswith(".npy") and args.output.endswith(".npy") and not windowed(run):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
@@ -946,6 +971,7 @@ def _mapped_input(path: str, run) -> tuple[np.ndarray, int]:
 
 
 def cmd_reconstruct(args) -> int:
+    from . import tablecli
     from .metrics import reconstruct
     from .plots import reconstructions
 
@@ -953,6 +979,8 @@ def cmd_reconstruct(args) -> int:
     if args.plot:
         _refuse_same_file(args.input, args.plot)
     run = _open_run(args.dir)
+    if tablecli.is_table(run.model):
+        return tablecli.cmd_reconstruct(args, run, emit)
     user = _read_model_input(args.input, run)
     X = user.X
     scaling = run.scaling
@@ -1099,12 +1127,18 @@ def cmd_score(args) -> int:
     window's with --per-window."""
     import numpy as np
 
+    from . import tablecli
     from .inference import batched
     from .series import unwindow
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
     model = run.model
+    if tablecli.is_table(model):  # rows of category codes and missing flags: no MSE to score
+        raise CLIError(
+            "score does not apply to a table model: its rows' squared error mixes category "
+            "codes and missing flags; use `codings eval`, which reports the table's losses"
+        )
     w = windowed(run)
     if w:
         X, n_steps = _series_rows(args.input, run)
@@ -1127,6 +1161,12 @@ def cmd_score(args) -> int:
     lines.append(f"  highest {scores[top]:.6g} at {what} {top}; mean {scores.mean():.6g}")
     emit(args, result, lines)
     return 0
+
+
+def cmd_impute(args) -> int:
+    from . import tablecli
+
+    return tablecli.cmd_impute(args, _open_run(args.dir), emit)
 
 
 def cmd_pca_check(args) -> int:
@@ -1287,6 +1327,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'codings[tensorboard]'); csv: OUT/history.csv, always written, after every epoch",
     )
     p.add_argument("--out", required=True, help="folder for the model, history and figures")
+    p.add_argument(
+        "--kinds",
+        metavar="COL=KIND,...",
+        help="table models: a column's kind, numeric or categorical, where the one inferred "
+        "from the CSV is not right (e.g. --kinds zip=categorical)",
+    )
     p.add_argument(
         "--hidden", type=_sizes, help="encoder layer sizes, e.g. 300,150 (mirrored for the decoder)"
     )
@@ -1575,6 +1621,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-window", action="store_true", help="a windowed run: one score per window")
     _add_json(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("impute", help="fill the blank cells of a CSV file with a table model")
+    p.add_argument("dir", help=RUN_DIR_HELP + ", trained with `codings train table`")
+    p.add_argument("--data", required=True, help="a .csv file with the run's columns")
+    p.add_argument("--out", required=True, help="the filled table (.csv)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_json(p)
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("pca-check", help="train a linear autoencoder and compare it with PCA")
     p.add_argument(

@@ -764,7 +764,7 @@ def fit_scaling(scale, output: str, X: np.ndarray, *, images: bool = False) -> S
     Bernoulli output, and so do ``images``: stretching each pixel to its own range would
     magnify the rarely used ones.
     """
-    if scale in (None, "none"):
+    if scale in (None, "none") or output == "table":  # a table's schema scales its numbers
         return None
     if scale == "auto":
         if images or (output == "bernoulli" and X.min() >= 0 and X.max() <= 1):

@@ -162,6 +162,8 @@ def check_model(
     X_eval = X_train if X_val is None or len(X_val) == 0 else X_val
     if len(X_train) == 0 or len(X_eval) == 0:
         return {}, []
+    if getattr(model, "output", None) == "table":
+        return {}, []  # rows of codes and flags: a mean or PCA of them is no baseline
     if model_mse is None:
         model_mse = evaluate(model, X_eval)["mse"]
     mu = _mean(X_train)  # (D,)

@@ -54,7 +54,10 @@ def parts_of(model: nn.Module) -> dict[str, str | None]:
             "classifier": None,
         }
     no = "only classifier models (codings classify) have a classifier part"
-    return {"encoder": None, "decoder": None, "autoencoder": None, "score": None, "classifier": no}
+    score = None
+    if getattr(model, "output", None) == "table":  # rows of codes and flags: no MSE to score
+        score = "a table model scores by each cell's loss (codings.tables.column_errors)"
+    return {"encoder": None, "decoder": None, "autoencoder": None, "score": score, "classifier": no}
 
 
 class _Part(nn.Module):

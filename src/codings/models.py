@@ -134,7 +134,7 @@ def register(name: str) -> Callable:
 
 
 # Modules whose builders register themselves on import; loaded before a name is looked up.
-BUILDER_MODULES = ("regularised", "generative", "classifier", "sequences")
+BUILDER_MODULES = ("regularised", "generative", "classifier", "sequences", "tables")
 
 
 def load_builders() -> dict[str, Callable[..., Autoencoder]]:

@@ -155,6 +155,8 @@ def _evaluate(model, X, batch_size, device, threads, progress) -> dict[str, floa
         raise ValueError("X is empty; evaluate needs at least one row")
     sums: dict[str, float] = {}
     reconstructs = hasattr(model, "encode") and hasattr(model, "decode")
+    # A table model's rows hold category codes and missing flags: their MSE means nothing.
+    reconstructs = reconstructs and getattr(model, "output", None) != "table"
     # A plain Autoencoder in eval mode reconstructs in loss() exactly what forward() returns,
     # so one pass gives both; a stochastic bottleneck or an overridden loss needs forward().
     one_pass = (
