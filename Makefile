@@ -21,8 +21,8 @@ export WARM_UP
 # those modules, once, even where PYTHONDONTWRITEBYTECODE is set. Others compile on first use.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile "torch==2.13.0" -e ".[dev,onnx,notebook,tensorboard,tables]" \
-		|| $(BIN)/pip install --quiet --no-compile "torch>=2.2,<=2.14.1" -e ".[dev,onnx,notebook,tensorboard,tables]"
+	$(BIN)/pip install --quiet --no-compile "torch==2.13.0" -e ".[dev,onnx,notebook,tensorboard,tables,series]" \
+		|| $(BIN)/pip install --quiet --no-compile "torch>=2.2,<=2.14.1" -e ".[dev,onnx,notebook,tensorboard,tables,series]"
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -c "$$WARM_UP"
 	touch $(STAMP)
 

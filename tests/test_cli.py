@@ -1158,6 +1158,82 @@ def test_eval_of_a_vae_prints_the_same_loss_every_run(capsys, tmp_path):
     assert first["loss"] == again["loss"] and first["loss"] != other["loss"]
 
 
+# --- a series: train --window, then score, eval, encode ------------------------------------------
+
+
+def _two_channel_series(n: int, seed: int) -> np.ndarray:
+    t = np.arange(n)[:, None]
+    clean = np.hstack([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40)])
+    return (clean + 0.05 * np.random.default_rng(seed).normal(size=(n, 2))).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", ["stacked", "conv1d"])
+def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, model):
+    np.save(tmp_path / "train.npy", _two_channel_series(800, 0))
+    test = _two_channel_series(600, 1)
+    test[400:415, 1] += 2.0  # a level shift on the second channel
+    np.save(tmp_path / "test.npy", test)
+    out = tmp_path / "run"
+    sizes = ["--hidden", "16", "--latent-dim", "3"] if model == "stacked" else []
+    trained = run_json(
+        capsys, "train", model, "--data", tmp_path / "train.npy", "--window", 40, "--stride",
+        2, *sizes, "--epochs", 8, "--seed", 0, "--out", out, "--quiet",
+    )  # fmt: skip
+    assert trained["epochs"] == 8
+    assert str(out / "reconstructions.png") in trained["figures"]  # windows as lines
+    assert (out / "reconstructions.png").stat().st_size > 0
+    options = json.loads((out / "options.json").read_text())["options"]
+    assert (options["window"], options["stride"]) == (40, 2)
+    scored = run_json(capsys, "score", out, tmp_path / "test.npy", tmp_path / "s.npy")
+    steps = np.load(tmp_path / "s.npy")
+    assert scored["per"] == "time step" and steps.shape == (600,)
+    assert set(np.argsort(steps)[-10:]) <= set(range(400, 415))  # the anomaly's steps
+    # Per window: the step scores are the mean over the windows covering each step.
+    from codings.series import unwindow
+
+    run_json(capsys, "score", out, tmp_path / "test.npy", tmp_path / "w.npy", "--per-window")
+    per_window = np.load(tmp_path / "w.npy")
+    assert per_window.shape == (len(range(0, 600 - 40 + 1, 2)),)
+    evaluated = run_json(capsys, "eval", out, "--data", tmp_path / "test.npy")
+    assert evaluated["n"] == len(per_window)
+    assert evaluated["mse"] == pytest.approx(per_window.mean(), rel=1e-5)
+    assert unwindow(per_window, 600, 40, 2).shape == (600,)
+    rebuilt = run_json(capsys, "reconstruct", out, tmp_path / "test.npy", tmp_path / "r.npy")
+    R = np.load(tmp_path / "r.npy")  # the series back: each step the mean over its windows
+    assert rebuilt["shape"] == [600, 2] and R.shape == (600, 2)
+    normal = np.r_[0:380, 440:600]
+    assert np.abs(R - test)[normal].mean() < np.abs(R - test)[400:415].mean()
+    encoded = run_json(capsys, "encode", out, tmp_path / "test.npy", tmp_path / "z.npy")
+    assert encoded["shape"][0] == len(per_window)
+    np.save(tmp_path / "one.npy", test[:, 0])  # one channel where the model takes two
+    code, _, err = run(capsys, "score", out, tmp_path / "one.npy", tmp_path / "x.npy")
+    assert code == 1 and "2 channels and at least 40 steps (--window 40)" in err
+
+
+def test_a_sequence_model_gets_the_windows_shape(capsys, tmp_path):
+    np.save(tmp_path / "s.npy", _two_channel_series(120, 0))
+    out = tmp_path / "run"
+    run_json(
+        capsys, "train", "recurrent", "--data", tmp_path / "s.npy", "--window", 16,
+        "--hidden", 8, "--latent-dim", 2, "--epochs", 1, "--out", out, "--quiet",
+    )  # fmt: skip
+    import codings
+
+    model = codings.load(out / "model.safetensors")
+    assert model.config["kwargs"]["sequence_shape"] == [16, 2]
+    assert model.metadata["window"] == {"length": 16, "stride": 1, "channels": 2}
+
+
+def test_aeon_series_by_name_train_on_their_normal_start():
+    from codings.cli import CLIError, _read_series
+
+    assert _read_series("KDD-TSAD_135", "train").shape == (1200, 1)  # the archive's train part
+    assert _read_series("KDD-TSAD_135").shape == (7501, 1)  # scored whole
+    assert _read_series("Daphnet_S06R02E0", "train").shape == (7040, 9)  # no train part: all
+    with pytest.raises(CLIError, match="or is one of aeon's: KDD-TSAD_135"):
+        _read_series("series.txt")
+
+
 def test_train_a_sequence_model_on_a_3d_npy_file(capsys, tmp_path):
     from codings import load
 

@@ -588,3 +588,47 @@ def test_scaling_refuses_values_it_cannot_represent(kind, bad):
     with pytest.raises(DataError) as info:
         Scaling.fit(X, kind=kind)
     assert "not finite" in str(info.value) and "column 1" in str(info.value)
+
+
+# --- windows over time series ---------------------------------------------------------------
+
+
+def test_windows_are_scaled_once_per_channel_and_come_back():
+    rng = np.random.default_rng(0)
+    series = np.stack([rng.normal(5, 2, 50), rng.normal(-3, 0.5, 50)], axis=1)
+    W, scaling = datasets.windows(series, 8, 3)
+    assert W.shape == (len(datasets.window_starts(50, 8, 3)), 8, 2) and W.dtype == np.float32
+    np.testing.assert_allclose(scaling.mean, series.mean(0), rtol=1e-5)  # each step once
+    np.testing.assert_allclose(scaling.scale, series.std(0), rtol=1e-5)
+    back = scaling.inverse(datasets.unwindow(W, 50, 8, 3))
+    np.testing.assert_allclose(back, series, atol=1e-4)  # perfect reconstructions: the series
+
+
+def test_windows_of_test_data_use_the_training_scaling():
+    train, test = np.arange(10.0), np.arange(10.0, 20.0)
+    _, scaling = datasets.windows(train, 4, scaling="minmax")
+    W, same = datasets.windows(test, 4, scaling=scaling)
+    assert same is scaling
+    assert W[0, :, 0].tolist() == pytest.approx([10 / 9, 11 / 9, 12 / 9, 13 / 9])
+    flat = datasets.flat_window_scaling(scaling, 4)
+    np.testing.assert_allclose(flat.forward(W.reshape(len(W), -1) * 0 + 1), 1 / 9)
+    with pytest.raises(ValueError, match="has 1 values but the series 2 channels"):
+        datasets.windows(np.zeros((10, 2)), 4, scaling=scaling)
+
+
+def test_flat_window_scaling_matches_per_channel_scaling_of_the_windows():
+    rng = np.random.default_rng(1)
+    W, scaling = datasets.windows(rng.normal(size=(30, 3)), 5, scaling=None)
+    fitted = datasets.Scaling.fit(W.reshape(-1, 3))
+    flat = datasets.flat_window_scaling(fitted, 5)
+    np.testing.assert_array_equal(
+        flat.forward(W.reshape(len(W), -1)).reshape(W.shape), fitted.forward(W)
+    )
+    assert scaling is None
+
+
+def test_read_series_takes_a_one_dimensional_array(tmp_path):
+    np.save(tmp_path / "s.npy", np.arange(6.0))
+    assert datasets.read_series(tmp_path / "s.npy").shape == (6, 1)
+    np.save(tmp_path / "m.npy", np.zeros((6, 2)))
+    assert datasets.read_series(tmp_path / "m.npy").shape == (6, 2)

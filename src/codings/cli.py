@@ -297,6 +297,10 @@ def _sequence_note(n: int, shape: tuple[int, int], divided: bool) -> str:
 
 def _read_model_input(path: str, run):
     """A user's file of rows for ``run``'s model: a UserFile whose rows have the model's width."""
+    if run.metadata.get("window"):
+        from .datasets import UserFile
+
+        return UserFile(_series_rows(path, run)[0])
     user = _read_user_file(path, sequences=hasattr(run.model, "sequence_shape"))
     run.check_input(user.X, source=str(path), image_shape=user.image_shape)
     return user
@@ -414,13 +418,17 @@ def cmd_train(args) -> int:
     table = is_table(args.model)  # a CSV read by pandas; its schema scales the numbers
     if table:
         ds, schema = training_table(args.dataset, args.kinds, args.quiet)
-    else:
+    elif not args.window:
         ds = load_data(args.dataset, "train", args.data_dir, sequences=sequences)
     if args.kinds and not table:
         raise CLIError("--kinds applies to `codings train table` only")
     if table and (args.layerwise or args.binarize):
         raise CLIError("--layerwise and --binarize do not apply to a table model")
-    if ds.split == "all":  # a user's file: hold out a seeded validation share
+    if table and args.window:
+        raise CLIError("--window cuts a series into windows; it does not apply to a table model")
+    if args.window:  # a series: windows of its first part, validation windows of its last
+        ds, X, Xv, series_train = _series_split(args)
+    elif ds.split == "all":  # a user's file: hold out a seeded validation share
         X, Xv = user_split(ds.X, args.val_fraction, args.seed)
     else:
         X = ds.X
@@ -429,10 +437,12 @@ def cmd_train(args) -> int:
     kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
     if table:
         kwargs["schema"] = schema.to_dict()
-    model = build(args.model, seed=args.seed, **kwargs)
+    model = build(args.model, seed=args.seed, **_sequence_kwargs(args, kwargs, X.shape[1]))
     if table and args.scale not in ("auto", "none"):
         raise CLIError(f"--scale {args.scale}: a table's schema standardises its numbers itself")
     scaling = None if table else _scaling(args.scale, ds, X, getattr(model, "output", "linear"))
+    if args.window:  # one scaling per channel, fitted on the training part of the series
+        scaling = _series_scaling(args, series_train, getattr(model, "output", "linear"))
     if scaling is not None:
         X, Xv = scaling.forward(X), scaling.forward(Xv)
     if args.binarize:
@@ -483,6 +493,9 @@ def cmd_train(args) -> int:
         "metrics": {f"{'val' if len(Xv) else 'train'}_{k}": v for k, v in final.items()}
         | {k: v for k, v in baselines.items() if k.startswith("baseline_")},
     }
+    if args.window:  # what eval, encode, reconstruct and score do to a series before the model
+        channels = int(X.shape[1] // args.window)
+        meta["window"] = {"length": args.window, "stride": args.stride, "channels": channels}
     data = {"train": X, "validation": Xv}
     figures = _write_run(run, args, model, scaling, meta, history, data, options)
     R = reconstruct(model, Xv[:10] if len(Xv) else X[:10])
@@ -497,6 +510,10 @@ def cmd_train(args) -> int:
                 rows, labels, ds.image_shape, run.figure_path("layerwise_reconstructions.png")
             )
             figures.append(str(path))
+    elif args.window:
+        from .plots import window_lines
+
+        figures.append(str(window_lines(shown, R, meta["window"]["channels"], recon)))
     elif table:  # the numeric columns, standardised: codes and flags are no bars to compare
         k = len(schema.numeric)
         if k:
@@ -753,7 +770,7 @@ def cmd_eval(args) -> int:
     model = run.model
     if tablecli.is_table(model):
         return tablecli.cmd_eval(args, run, emit)
-    ds = load_data(args.dataset, args.split, args.data_dir)
+    ds = _series_dataset(args.dataset, run) or load_data(args.dataset, args.split, args.data_dir)
     run.check_input(ds.X, source=ds.name)
     X = run.to_model(ds.X)
     if args.binarize:
@@ -904,7 +921,7 @@ def cmd_encode(args) -> int:
     model = run.model
     if tablecli.is_table(model):
         return tablecli.cmd_encode(args, run, emit, _write_array)
-    if args.input.endswith(".npy") and args.output.endswith(".npy"):
+    if args.input.endswith(".npy") and args.output.endswith(".npy") and not windowed(run):
         # .npy to .npy streams: the input is memory-mapped, the codings written as they come.
         from .metrics import encode_to_npy
 
@@ -975,11 +992,13 @@ def cmd_reconstruct(args) -> int:
     Xs = run.to_model(X)  # the data as the model sees it
     Rs = reconstruct(run.model, Xs, progress=_progress(args))
     R = run.to_data(Rs)
-    _write_array(args.output, R, header=user.columns)  # the input's columns, in its units
+    written = _series_back(run, R, args.input)  # a windowed run's: the series (T, C)
+    _write_array(args.output, written, header=user.columns)  # the input's columns, its units
     # The MSE on the model's data, as train and eval report it (standardised where the model
     # standardises), and in the file's own units.
     mse = float(((Rs - Xs) ** 2).mean())
     mse_raw = float(((R - X) ** 2).mean())
+    R = written
     result = {"output": args.output, "shape": list(R.shape), "mse": mse, "mse_raw": mse_raw}
     basis = "as train and eval report it"
     if scaling:
@@ -993,6 +1012,158 @@ def cmd_reconstruct(args) -> int:
         shape = _image_shape(run, X.shape[1], "--plot")
         result["plot"] = str(reconstructions(X, R, shape, args.plot))
         lines.append(f"figure: {args.plot}")
+    emit(args, result, lines)
+    return 0
+
+
+# --- time series: `train --window` and the commands that read a windowed run's series ----------
+
+
+def windowed(run) -> dict | None:
+    """The run's windowing (length, stride, channels), None for a run trained on rows."""
+    return run.metadata.get("window")
+
+
+def _read_series(path: str, split: str = "test"):
+    """A series file, or an anomaly series of aeon's by name (``split`` "train": its normal
+    start where it has one, else the whole series)."""
+    from .datasets import read_series
+    from .series import ANOMALY_SERIES, load_series
+
+    if path in ANOMALY_SERIES:
+        try:
+            return load_series(path, split)[0]
+        except ValueError:  # no training part: the whole series
+            return load_series(path)[0]
+        except ImportError as e:
+            raise CLIError(str(e)) from None
+    if Path(path).suffix.lower() not in (".npy", ".npz", ".csv"):
+        raise CLIError(
+            f"{path}: a series is read from a .npy, .npz or .csv file (T, C) or (T,), or is one "
+            f"of aeon's: {', '.join(ANOMALY_SERIES)}"
+        )
+    return read_series(path)
+
+
+def _series_split(args):
+    """`train --window`: the series' first steps as training windows and its last
+    ``--val-fraction`` of steps as validation windows (in time order: overlapping windows on
+    both sides of a random split would leak), flat rows (n, length * C) before scaling."""
+    import numpy as np
+
+    from .datasets import Dataset
+    from .series import window_stack
+
+    S = _read_series(args.dataset, "train")
+    L = args.window
+    if len(S) < L:
+        raise CLIError(f"--window {L} is longer than the series in {args.dataset} ({len(S)} steps)")
+    n_val = int(round(len(S) * args.val_fraction))
+    if n_val < L or len(S) - n_val < L:
+        n_val = 0  # too short for a window on each side: no validation, as for a tiny file
+    train, val = S[: len(S) - n_val], S[len(S) - n_val :]
+    X = window_stack([train], L, args.stride)
+    X = X.reshape(len(X), -1)
+    Xv = window_stack([val], L, args.stride).reshape(-1, X.shape[1]) if n_val else X[:0]
+    ds = Dataset(np.asarray(X), None, None, Path(args.dataset).name, "series", None)
+    return ds, X, Xv, train
+
+
+def _sequence_kwargs(args, kwargs: dict, n_features: int) -> dict:
+    """A sequence model (one with a ``sequence_shape``) gets the windows' (length, channels)."""
+    from .models import builder_params
+
+    if args.window and "sequence_shape" in builder_params(args.model):
+        kwargs.setdefault("sequence_shape", [args.window, n_features // args.window])
+    return kwargs
+
+
+def _series_scaling(args, series, output: str):
+    from .datasets import fit_scaling, flat_window_scaling
+
+    kind = None if args.scale == "none" else args.scale
+    return flat_window_scaling(fit_scaling(kind, output, series), args.window)
+
+
+def _series_rows(path: str, run):
+    """A windowed run's input file: the series cut as in training, as flat rows, and its
+    number of steps."""
+    from .series import window_stack
+
+    w = windowed(run)
+    S = _read_series(path)
+    if S.shape[1] != w["channels"] or len(S) < w["length"]:
+        raise CLIError(
+            f"{path} holds a series of {len(S)} steps and {S.shape[1]} channels; the model "
+            f"takes series of {w['channels']} channels and at least {w['length']} steps "
+            f"(--window {w['length']})"
+        )
+    W = window_stack([S], w["length"], w["stride"])
+    return W.reshape(len(W), -1), len(S)
+
+
+def _series_back(run, R, path: str):
+    """Reconstructed windows (flat rows) of a windowed run as the series (T, C): each step the
+    mean of its windows' reconstructions; rows of another run as they are."""
+    from .series import unwindow
+
+    w = windowed(run)
+    if not w:
+        return R
+    n_steps = len(_read_series(path))
+    return unwindow(
+        R.reshape(len(R), w["length"], w["channels"]), n_steps, w["length"], w["stride"]
+    )
+
+
+def _series_dataset(name: str, run):
+    """`eval` on a windowed run: the series file's windows as a Dataset (None: not windowed)."""
+    if not windowed(run):
+        return None
+    from .datasets import Dataset
+
+    X, _ = _series_rows(name, run)
+    return Dataset(X, None, None, Path(name).name, "all", None)
+
+
+def cmd_score(args) -> int:
+    """Anomaly scores: each row's mean squared reconstruction error (in the model's units); for
+    a windowed run, each time step's (the mean over the windows covering it), or each
+    window's with --per-window."""
+    import numpy as np
+
+    from . import tablecli
+    from .inference import batched
+    from .series import unwindow
+
+    _refuse_same_file(args.input, args.output)
+    run = _open_run(args.dir)
+    model = run.model
+    if tablecli.is_table(model):  # rows of category codes and missing flags: no MSE to score
+        raise CLIError(
+            "score does not apply to a table model: its rows' squared error mixes category "
+            "codes and missing flags; use `codings eval`, which reports the table's losses"
+        )
+    w = windowed(run)
+    if w:
+        X, n_steps = _series_rows(args.input, run)
+    else:
+        X, n_steps = _read_model_input(args.input, run).X, None
+    err = batched(lambda xb: (model(xb) - xb).square(), run.to_model(X), model=model)
+    err = err.astype(np.float64)
+    if w and not args.per_window:
+        per_step = err.reshape(len(X), w["length"], w["channels"]).mean(2)  # (n, length)
+        scores, what = unwindow(per_step, n_steps, w["length"], w["stride"]), "time step"
+    else:
+        scores, what = err.mean(1), ("window" if w else "row")
+    _write_array(args.output, scores[:, None] if args.output.endswith(".csv") else scores)
+    top = int(np.argmax(scores))
+    result = {"output": args.output, "shape": list(scores.shape), "per": what}
+    result |= {"max": float(scores[top]), "argmax": top, "mean": float(scores.mean())}
+    lines = [
+        f"wrote {len(scores)} scores, one per {what} (higher: more anomalous) -> {args.output}"
+    ]
+    lines.append(f"  highest {scores[top]:.6g} at {what} {top}; mean {scores.mean():.6g}")
     emit(args, result, lines)
     return 0
 
@@ -1263,6 +1434,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--phase-epochs", type=_at_least(1), help="epochs per layer-wise phase (default: --epochs)"
     )
     p.add_argument(
+        "--window",
+        type=_at_least(1),
+        help="--data is a series (T,) or (T, C): train on its windows of this many steps, "
+        "scaled per channel; eval, encode, reconstruct and score then cut series alike",
+    )
+    p.add_argument(
+        "--stride",
+        type=_at_least(1),
+        default=1,
+        help="steps between the starts of windows (default: %(default)s)",
+    )
+    p.add_argument(
         "--finetune-epochs",
         type=_at_least(0),
         default=0,
@@ -1437,6 +1620,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also draw originals above reconstructions to this PNG")
     _add_json(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("score", help="anomaly scores: reconstruction errors per row or time step")
+    p.add_argument("dir", help=RUN_DIR_HELP)
+    p.add_argument("input", help="rows (.npy, .npz, .csv), or a series for a --window run")
+    p.add_argument("output", help=".npy or .csv: one score per row, time step or window")
+    p.add_argument("--per-window", action="store_true", help="a windowed run: one score per window")
+    _add_json(p)
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("impute", help="fill the blank cells of a CSV file with a table model")
     p.add_argument("dir", help=RUN_DIR_HELP + ", trained with `codings train table`")

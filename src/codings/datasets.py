@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import suggest
+from .series import load_series, unwindow, window_starts
 
 __all__ = [
     "DATASETS",
@@ -44,6 +45,11 @@ __all__ = [
     "load_dataset",
     "read_idx",
     "read_user_file",
+    "load_series",
+    "read_series",
+    "unwindow",
+    "window_starts",
+    "windows",
 ]
 
 DATASETS = ("iris", "digits", "mnist", "fashion-mnist")
@@ -824,3 +830,56 @@ class Scaling:
 
     def inverse(self, X: np.ndarray) -> np.ndarray:
         return (X * self.scale + self.mean).astype(np.float32)
+
+
+# --- time series: windows scaled once (the windowing itself: codings.series) --------------------
+
+
+def windows(series, length: int, stride: int = 1, *, scaling="standard"):
+    """Sliding windows over one series (T,) or (T, C), or a list of them, scaled per channel.
+
+    Returns ``(W, scaling)``: ``W`` of shape (n_windows, length, C), float32, and the
+    :class:`Scaling` applied (per channel: its ``mean`` and ``scale`` have C values; None with
+    ``scaling=None``). ``scaling``: "standard" or "minmax" fits it on the given series (all
+    their steps, each counted once), a :class:`Scaling` from an earlier call applies that one
+    (test data in the training data's units), None leaves the values as they are.
+    Windows start every ``stride`` steps; where (T - length) % stride != 0, one more window
+    ends at the last step (:func:`codings.series.window_starts`). :func:`unwindow` is the way
+    back: the mean over the windows covering each step.
+    """
+    from .series import as_series, window_stack
+
+    parts = as_series(series)
+    if isinstance(scaling, str) and scaling in Scaling.KINDS:
+        scaling = Scaling.fit(np.concatenate(parts), kind=scaling)
+    elif scaling is not None and not isinstance(scaling, Scaling):
+        raise ValueError(
+            f"scaling={scaling!r} must be 'standard', 'minmax', a Scaling from an earlier call "
+            "or None"
+        )
+    if scaling is not None:
+        if scaling.mean.shape != (parts[0].shape[1],):
+            raise ValueError(
+                f"the scaling has {scaling.mean.size} values but the series "
+                f"{parts[0].shape[1]} channels; use the scaling fitted on series like these"
+            )
+        parts = [scaling.forward(p) for p in parts]
+    return window_stack(parts, length, stride), scaling
+
+
+def flat_window_scaling(scaling: Scaling | None, length: int) -> Scaling | None:
+    """A per-channel scaling as the per-feature one of flattened windows (length * C values,
+    step-major: the layout of ``W.reshape(n, -1)``), as models and runs store scalings."""
+    if scaling is None:
+        return None
+    return Scaling(np.tile(scaling.mean, length), np.tile(scaling.scale, length), scaling.kind)
+
+
+def read_series(path: str | os.PathLike) -> np.ndarray:
+    """A series from a .npy, .npz or .csv file as (T, C) float32: a 1-D array is one channel."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz") and path.is_file() and path.stat().st_size > 0:
+        a = _read_numpy(path, suffix)
+        return _check_array(a.reshape(-1, 1) if a.ndim == 1 else a, path)
+    return load_array(path)

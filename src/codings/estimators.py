@@ -32,12 +32,13 @@ from sklearn.utils.validation import check_array
 from torch import nn
 
 from . import defaults, frames
-from .datasets import Scaling, fit_scaling
+from .datasets import Scaling, fit_scaling, flat_window_scaling, unwindow
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .inference import batched, placement
-from .models import build
+from .models import build, builder_params
 from .options import TrainOptions, check_optimizer
+from .series import check_window, is_sequence_input, sequence_input
 from .specs import BUILDER_ARGS, builder_kwargs
 from .tables import TableSchema
 from .threads import check as check_threads
@@ -184,7 +185,7 @@ class _AutoencoderMixin:
         model = build(frames.model_name(self), seed=seed, **self._builder_kwargs(X.shape[1]))
         table = frames.is_table_model(model)  # scaled by its schema; errors per cell, not MSE
         output = getattr(model, "output", "linear")
-        self.scaling_ = None if table else fit_scaling(self.scale, output, X)
+        self.scaling_ = None if table else self._fit_scaling(output, X)
         X = self._scaled(X)
         X_train, X_val = self._split(X, seed)
         if train and not table:
@@ -218,6 +219,9 @@ class _AutoencoderMixin:
         self.latent_dim_ = int(_infer(model.encode, model, X[:1]).shape[1])
         if train and not table:
             warn(check_model(model, X_train, X_val)[1])
+
+    def _fit_scaling(self, output: str, X: np.ndarray):
+        return fit_scaling(self.scale, output, X)
 
     def _train_options(self, **run) -> TrainOptions:
         """The training options of this estimator's parameters (the one place they are read):
@@ -723,7 +727,17 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     Parameters
     ----------
     contamination : float, default=0.1
-        The expected fraction of outliers in the training data, in (0, 0.5]."""
+        The expected fraction of outliers in the training data, in (0, 0.5].
+    window, stride : int or None, default=None, 1
+        Sequences. Windows (n, T, C) are always read as sequences: one score per window, each
+        channel scaled alike over every step. With ``window``, ``X`` may also be one series
+        (T,) or (T, C), or a list of NumPy arrays (several series), cut into windows of
+        ``window`` steps every ``stride`` steps (:func:`codings.datasets.windows`; where
+        (T - window) % stride != 0 one more window ends at the last step): ``fit``,
+        ``score_samples``, ``decision_function`` and ``predict`` then work per window, and
+        :meth:`score_steps` gives a score per time step. ``model="conv1d"`` and
+        ``"recurrent"`` read the windows in time order; on aeon's series the default dense
+        model did as well or better, faster (BENCHMARKS.md, "Time series anomaly detection")."""
         + _PARAMS_DOC
         + """
     Attributes
@@ -733,18 +747,23 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     threshold_ : float
         The same cut on the error scale (``-offset_``): a sample whose mean squared
         reconstruction error exceeds it is an outlier.
+    sequence_shape_ : tuple of int
+        (time steps, channels) of the windows, when fitted on sequences; ``n_features_in_``
+        is then the number of channels.
     model_, history_, latent_dim_, scaling_, n_features_in_, feature_names_in_, schema_
         As in :class:`AutoencoderTransformer`.
     """
     )
 
-    _fitted_attrs = _AutoencoderMixin._fitted_attrs + ("offset_", "threshold_")
+    _fitted_attrs = _AutoencoderMixin._fitted_attrs + ("offset_", "threshold_", "sequence_shape_")
 
     def __init__(
         self,
         model="stacked",
         *,
         contamination=0.1,
+        window=None,
+        stride=1,
         hidden=None,
         latent_dim=None,
         activation=None,
@@ -769,6 +788,8 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
     ):
         self.model = model
         self.contamination = contamination
+        self.window = window
+        self.stride = stride
         self.hidden = hidden
         self.latent_dim = latent_dim
         self.activation = activation
@@ -813,7 +834,72 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
 
     def _check_params(self) -> None:
         self._check_contamination()
+        check_window(self.window, self.stride)
         super()._check_params()
+
+    # Sequences (codings.series): windows (n, T, C), or a series cut into windows, are flat
+    # rows (n, T*C) for the model, scaled per channel; everything else is a table.
+    def _validate(self, X, *, reset: bool) -> np.ndarray:
+        return self._sequences(X, reset=reset)[0]
+
+    def _sequences(self, X, *, reset: bool):
+        """``X`` as the model's rows and, for a series, its length(s) (else None)."""
+        if reset:
+            self.__dict__.pop("sequence_shape_", None)
+        elif getattr(self, "sequence_shape_", None) is None:
+            return super()._validate(X, reset=False), None
+        if not is_sequence_input(X, self.window):
+            return super()._validate(X, reset=reset), None
+        W, n_steps = sequence_input(X, self.window, self.stride)
+        if reset:
+            self.__dict__.pop("feature_names_in_", None)
+            self.sequence_shape_, self.n_features_in_ = tuple(W.shape[1:]), W.shape[2]
+        elif tuple(W.shape[1:]) != tuple(self.sequence_shape_):
+            raise ValueError(
+                f"X gives windows of {W.shape[1]} steps and {W.shape[2]} channels but the "
+                f"detector was fitted on windows of shape {tuple(self.sequence_shape_)}"
+            )
+        return W.reshape(len(W), -1), n_steps
+
+    def _fit_scaling(self, output: str, X: np.ndarray):
+        shape = getattr(self, "sequence_shape_", None)
+        if shape is None:
+            return super()._fit_scaling(output, X)
+        steps, channels = shape  # one scaling per channel, over every step of every window
+        return flat_window_scaling(fit_scaling(self.scale, output, X.reshape(-1, channels)), steps)
+
+    def _builder_kwargs(self, n_features: int) -> dict:
+        kwargs = super()._builder_kwargs(n_features)
+        shape = getattr(self, "sequence_shape_", None)
+        if shape is not None and "sequence_shape" in builder_params(self.model):
+            kwargs.setdefault("sequence_shape", list(shape))
+        return kwargs
+
+    @_threaded
+    def score_steps(self, X):
+        """Scores per time step (higher: more normal) of a detector fitted on sequences.
+
+        Each window step's error is its squared reconstruction error averaged over the
+        channels (``score_samples`` is minus their mean over the window). For windows
+        (n, T, C): minus those errors, shape (n, T). For a series (with ``window``): a step's
+        score is minus the mean of its errors over the windows covering it
+        (:func:`codings.datasets.unwindow`), shape (T,), or one array per series of a list.
+        """
+        self._check_fitted()
+        if getattr(self, "sequence_shape_", None) is None:
+            raise ValueError(
+                "score_steps needs a detector fitted on sequences: windows (n, T, C), or a "
+                "series with window=<steps>; this one was fitted on rows (use score_samples)"
+            )
+        rows, n_steps = self._sequences(X, reset=False)
+        model = self.model_
+        err = _infer(lambda xb: (model(xb) - xb).square(), model, self._scaled(rows))
+        steps, channels = self.sequence_shape_
+        err = err.astype(np.float64).reshape(len(rows), steps, channels).mean(2)  # (n, T)
+        if n_steps is None:
+            return -err
+        back = unwindow(err, n_steps, self.window, self.stride)
+        return [-b for b in back] if isinstance(back, list) else -back
 
     @_threaded
     def score_samples(self, X):

@@ -403,3 +403,20 @@ def model_figures(model: nn.Module, X, image_shape, out) -> list:
         acts = mean_activations(model, X[:5000])
         paths.append(activation_histogram(acts, target, out / "mean_activations.png"))
     return paths
+
+
+def window_lines(X: np.ndarray, R: np.ndarray, channels: int, path: str | Path, n: int = 4) -> Path:
+    """For windows of a series (flat rows, step-major): each channel over the window's steps,
+    the original solid and the reconstruction dashed, one panel per window."""
+    plt = _plt()
+    n = min(n, len(X))
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.6), squeeze=False, sharey=True)
+    for i, ax in enumerate(axes[0]):
+        x, r = X[i].reshape(-1, channels), R[i].reshape(-1, channels)
+        for c in range(channels):
+            (line,) = ax.plot(x[:, c], lw=1)
+            ax.plot(r[:, c], lw=1, ls="--", color=line.get_color())
+        ax.set_title(f"window {i}", fontsize=9)
+        ax.set_xlabel("step")
+    fig.suptitle("windows (solid) and reconstructions (dashed), one colour per channel", fontsize=9)
+    return _save(fig, path)
