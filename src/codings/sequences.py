@@ -16,9 +16,8 @@ transposed convolutions undo it.
 Both take the regularisers of the dense builders where they mean something: a training-time
 input corruption (``noise``), an L1 or KL sparsity penalty on the codings, ``l2`` weight decay,
 and for ``conv1d`` the contractive penalty; they are the same parts (:mod:`codings.noise`,
-:mod:`codings.penalties`). This module sits beside :mod:`codings.regularised` in the families'
-layer (it builds on :mod:`codings.models`' Autoencoder and registry, as the other families do),
-so it cannot call ``regularised.regularise``; :func:`_regularise` is the few lines it needs.
+:mod:`codings.penalties`), added by the dense builders' own ``regularised.regularise``; this
+module sits in the layer above the dense families so that it can call it.
 """
 
 from __future__ import annotations
@@ -35,12 +34,10 @@ from .layers import activation as make_activation
 from .layers import check_init, init_linear, parse_sizes
 from .losses import l2_penalties
 from .models import Autoencoder, register
-from .noise import corruption
-from .penalties import Contractive, check_weight, sparsity_penalty
+from .regularised import regularise
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 LATENT_DIM = 30  # the chapter's Fashion-MNIST coding size
-SPARSITY_WEIGHT = {"l1": 0.01, "kl": 10.0}  # as the dense builders' (codings.regularised)
 
 
 def resolve_sequence_shape(sequence_shape: Sequence[int] | None, n_features: int) -> tuple:
@@ -210,33 +207,6 @@ def _check_bottleneck(size: int, n_features: int, what: str, noise, sparsity) ->
         )
 
 
-def _regularise(
-    model: Autoencoder,
-    noise,
-    noise_level,
-    sparsity,
-    sparsity_weight,
-    sparsity_target,
-    contractive: float,
-    coding_range: str,
-) -> Autoencoder:
-    """The corruption and penalties of the dense builders (``codings.regularised``)."""
-    model.corruption = corruption(noise, noise_level)
-    if sparsity == "kl" and coding_range != "sigmoid":
-        raise ValueError(
-            f"sparsity='kl' needs codings in (0, 1), but these codings are {coding_range}; "
-            "use sparsity='l1'"
-            + (", or coding_activation='sigmoid'" if "coding_activation" in coding_range else "")
-        )
-    weight = SPARSITY_WEIGHT.get(sparsity, 0.0) if sparsity_weight is None else sparsity_weight
-    penalty = sparsity_penalty(sparsity, weight, sparsity_target)
-    if penalty is not None:
-        model.penalties.append(penalty)
-    if check_weight("contractive", contractive) > 0:
-        model.penalties.append(Contractive(contractive))
-    return model
-
-
 @register("recurrent")
 def recurrent(
     n_features: int,
@@ -286,16 +256,19 @@ def recurrent(
         output=output,
         penalties=l2_penalties(l2),
     )
-    final = "tanh" if cell == "gru" else "an LSTM's output, in (-1, 1)"
-    return _regularise(
+    if sparsity == "kl":
+        final = "tanh" if cell == "gru" else "an LSTM's output, in (-1, 1)"
+        raise ValueError(
+            "sparsity='kl' needs codings in (0, 1), but these codings are the last recurrent "
+            f"layer's state ({final}); use sparsity='l1'"
+        )
+    return regularise(
         model,
-        noise,
-        noise_level,
-        sparsity,
-        sparsity_weight,
-        sparsity_target,
-        0.0,
-        f"the last recurrent layer's state ({final})",
+        noise=noise,
+        noise_level=noise_level,
+        sparsity=sparsity,
+        sparsity_weight=sparsity_weight,
+        sparsity_target=sparsity_target,
     )
 
 
@@ -378,14 +351,13 @@ def conv1d(
         output=output,
         penalties=l2_penalties(l2),
     )
-    coding_range = "sigmoid" if coding_act == "sigmoid" else f"{coding_act} (coding_activation)"
-    return _regularise(
+    return regularise(
         model,
-        noise,
-        noise_level,
-        sparsity,
-        sparsity_weight,
-        sparsity_target,
-        contractive,
-        coding_range,
+        noise=noise,
+        noise_level=noise_level,
+        sparsity=sparsity,
+        sparsity_weight=sparsity_weight,
+        sparsity_target=sparsity_target,
+        contractive=contractive,
+        coding_activation=coding_act,
     )
