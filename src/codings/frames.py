@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .tables import TABLE, is_table_model
+
 __all__ = [
     "column_names",
     "contributions",
@@ -34,8 +36,6 @@ __all__ = [
     "table_parts",
     "validate",
 ]
-
-TABLE = "table"
 
 
 def is_frame(X) -> bool:
@@ -84,12 +84,6 @@ def needs_table(df) -> bool:
         pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes
     )
     return not numeric or bool(df.isna().to_numpy().any())
-
-
-def is_table_model(model) -> bool:
-    from .tables import TableSchema
-
-    return isinstance(getattr(model, "schema", None), TableSchema)
 
 
 def validate(est, X, *, reset: bool, dense):

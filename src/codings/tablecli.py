@@ -13,16 +13,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .tables import TableSchema, model_schema
-
-TABLE = "table"  # the model's name in the registry and on the command line
+from .tables import TABLE, TableSchema, is_table_model, model_schema
 
 
 def is_table(model) -> bool:
-    """Whether ``model`` (a name or a module) is a table model."""
-    if isinstance(model, str):
-        return model == TABLE
-    return getattr(model, "config", {}).get("name") == TABLE
+    """Whether ``model`` (a name on the command line, or a module) is a table model."""
+    return model == TABLE if isinstance(model, str) else is_table_model(model)
 
 
 def parse_kinds(text: str | None) -> dict[str, str]:

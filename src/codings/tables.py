@@ -39,6 +39,8 @@ The public API (pandas is imported inside the functions that need it, never on i
     Every cell as the model predicts it (numbers de-standardised, the most likely category).
 ``model_schema(model) -> TableSchema``
     The schema a table model was built with.
+``is_table_model(model) -> bool``
+    Whether a model is a table model.
 ``model.cell_errors(x)`` / ``model.held_out_errors(x)``
     The same errors as ``column_errors`` on encoded rows, as tensors (B, n_columns).
 
@@ -94,6 +96,13 @@ KINDS = ("numeric", "categorical")
 UNKNOWN = "<unknown>"
 SCHEMA_VERSION = 1
 EXTRA = "pip install 'codings[tables]'"
+TABLE = "table"  # the model's name in the registry, and its ``output``: rows of codes and flags
+
+
+def is_table_model(model) -> bool:
+    """Whether ``model`` is a table model (its ``output`` is ``"table"``, as the library's
+    generic code reads it: no scaling, no MSE of its rows)."""
+    return getattr(model, "output", None) == TABLE
 
 
 class UnknownCategoryWarning(UserWarning):
@@ -463,7 +472,7 @@ class TableAutoencoder(nn.Module):
         self.bottleneck = None
         self.corruption = None
         self.input_transform = None
-        self.output = "table"  # not "linear": the rows hold codes and flags, scaled by nothing
+        self.output = TABLE  # not "linear": the rows hold codes and flags, scaled by nothing
         self.penalties = nn.ModuleList(l2_penalties(l2))
         self.config: dict = {}
 
@@ -577,7 +586,7 @@ class TableAutoencoder(nn.Module):
         return sum(parts.values()), parts
 
 
-@register("table")
+@register(TABLE)
 def table(
     n_features: int,
     schema: dict | None = None,
