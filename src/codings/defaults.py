@@ -5,8 +5,8 @@ The numbers come from the defaults study (``benchmarks/defaults_study.py``, BENC
 without a validation set) has not improved for :func:`auto_patience` epochs (``PATIENCE`` epochs
 or ``PATIENCE_STEPS`` optimiser steps, whichever is longer), at most ``MAX_STEPS`` optimiser
 steps (between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), then keep the best weights.
-:func:`codings.fit` itself keeps its fixed ``epochs=10``. The estimators make one exception,
-for small data: :func:`small_data_epochs`.
+:func:`codings.fit` itself keeps its fixed ``epochs=10``. The estimators and ``codings train``
+make one exception, for small data: :func:`small_data_epochs`.
 
 ``INIT`` is the weight initialisation the command line and the estimators give a builder that
 takes ``init`` when the user names none: Glorot (``"xavier"``), which the study found better than
@@ -54,9 +54,10 @@ def auto_epochs(
 
 
 def small_data_epochs(n_rows: int, batch_size: int) -> int | None:
-    """The estimators' "auto" epochs on a small data set: ``BUDGET_STEPS`` optimiser steps (at
-    least ``MIN_EPOCHS`` epochs, at most ``MAX_EPOCHS``) on all ``n_rows``, without a validation
-    split; None from ``SMALL_ROWS`` rows on, where the stopping rule watches a validation share.
+    """The "auto" epochs on a small data set: ``BUDGET_STEPS`` optimiser steps (at least
+    ``MIN_EPOCHS`` epochs, at most ``MAX_EPOCHS``) on all ``n_rows`` (the estimators hold none
+    out; ``codings train`` keeps its validation rows for the reported metrics only); None from
+    ``SMALL_ROWS`` rows on, where the stopping rule watches a validation share.
 
     Why (BENCHMARKS.md, "Small tables"): below 2,000 rows the held-out tenth is at most 200 rows,
     on small tables a dozen or two, too few to stop on (wine: 15 rows; the best epoch it picks
