@@ -25,6 +25,7 @@ from .arrays import as_tensor, complex_message  # noqa: F401  (also importable f
 from .choices import OPTIMIZERS  # noqa: F401 (still importable from here)
 from .inference import batches, evaluating, placement, rows_per_batch
 from .models import Autoencoder
+from .optimizers import FusedNAdam
 from .options import UNSET, TrainOptions, check_precision
 from .options import check_fit_args as _check_fit_args  # noqa: F401 (still importable from here)
 from .options import check_optimizer as _check_optimizer
@@ -106,8 +107,8 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     params = list(params)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "nadam":  # Adam with Nesterov momentum (Dozat 2016); torch has no fused kernel
-        return torch.optim.NAdam(params, lr=lr, weight_decay=weight_decay)
+    if name == "nadam":  # Adam with Nesterov momentum (Dozat 2016), run by Adam's fused kernel
+        return FusedNAdam(params, lr=lr, weight_decay=weight_decay)
     cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     # The fused kernel updates every parameter in one pass (one of the loop's larger costs).
     fused = all(p.device.type in ("cpu", "cuda") for p in params)
