@@ -176,23 +176,65 @@ def run_suite(args, name: str, dets: dict) -> dict:
     return {"suite": name, "rows": rows, "summary": summary}
 
 
+def torch_nadam():
+    """codings' detector with torch's own (unfused) NAdam: the default before FusedNAdam."""
+    import codings.train as train
+
+    class Unfused(AutoencoderOutlierDetector):
+        def fit(self, X, y=None):
+            fused, train.FusedNAdam = train.FusedNAdam, torch.optim.NAdam
+            try:
+                return super().fit(X, y)
+            finally:
+                train.FusedNAdam = fused
+
+    return Unfused
+
+
 def speed(args, dets: dict) -> dict:
-    """Fitting time, codings against pyod's AutoEncoder, same net/epochs/batch, interleaved."""
+    """Fitting time, codings against pyod's AutoEncoder, same net/epochs/batch, interleaved;
+    and the floor of that training: its matrix products and a fused Adam update alone."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from floor import mlp_layers, time_floor
+
     e = args.epochs
+    X = load_dataset("mnist", "train+validation", data_dir=args.data_dir).X
+    X = X[:: max(1, len(X) // args.train_images)][: args.train_images]
+    # pyod drops the last, partial batch: its steps are the fewer, so a floor for both
+    steps = e * (len(X) // 32)
+    layers = mlp_layers([784, *HIDDEN, *reversed(HIDDEN[:-1]), 784], 32)
+    floor_parts = {}
+
+    def floor_run():
+        floor_parts.setdefault("parts", []).append(time_floor(layers, steps))
+        return floor_parts["parts"][-1]["floor_s"]
+
     pair = {
         "codings": dets[f"codings, {e} epochs"][0],
         "pyod": dets[f"pyod AutoEncoder, same net, {e} epochs"][0],
-        # pyod's optimiser (Adam; codings' estimators default to NAdam, which torch cannot fuse)
+        # pyod's optimiser (Adam; codings' estimators default to NAdam)
         "codings (adam)": lambda: AutoencoderOutlierDetector(
             epochs=e, optimizer="adam", random_state=args.seed, device="cpu", threads=1
         ),
+        # the default optimiser as torch runs it (before FusedNAdam): the same maths
+        "codings (torch's NAdam)": lambda: torch_nadam()(
+            epochs=e, random_state=args.seed, device="cpu", threads=1
+        ),
+        "floor": None,
     }
-    X = load_dataset("mnist", "train+validation", data_dir=args.data_dir).X
-    X = X[:: max(1, len(X) // args.train_images)][: args.train_images]
+    for make in pair.values():  # warm: one-off imports and allocations, not timed
+        if make is None:
+            floor_run()
+        else:
+            make().fit(X[:64])
+    floor_parts.clear()
     times = {k: [] for k in pair}
     for r in range(args.speed_rounds):
         names = list(pair)
         for k in names[r % len(names) :] + names[: r % len(names)]:  # a rotating order
+            if k == "floor":
+                times[k].append(floor_run())
+                continue
             t0 = time.perf_counter()
             pair[k]().fit(X)
             times[k].append(time.perf_counter() - t0)
@@ -202,14 +244,23 @@ def speed(args, dets: dict) -> dict:
     def ratio(k):
         return statistics.median(p / c for c, p in zip(times[k], times["pyod"], strict=True))
 
+    parts = floor_parts["parts"]
     return {
         "images": len(X),
         "epochs": e,
         "batch_size": 32,
+        "floor_steps": steps,
         "times": times,
         "median_s": {k: statistics.median(v) for k, v in times.items()},
         "pyod_over_codings": ratio("codings"),
         "pyod_over_codings_adam": ratio("codings (adam)"),
+        "pyod_over_codings_torch_nadam": ratio("codings (torch's NAdam)"),
+        "pyod_over_floor": ratio("floor"),
+        "torch_nadam_over_codings": statistics.median(
+            t / c for c, t in zip(times["codings"], times["codings (torch's NAdam)"], strict=True)
+        ),
+        "floor_matmul_s": statistics.median(p["matmul_s"] for p in parts),
+        "floor_update_s": statistics.median(p["update_s"] for p in parts),
     }
 
 
@@ -256,6 +307,30 @@ def table(suite: dict) -> str:
     return "\n".join(lines)
 
 
+def speed_table(sp: dict) -> str:
+    """The paired speed rounds as a table: median seconds, and pyod's time over each."""
+    lines = [
+        "| fit | median (s) | pyod / this (median of rounds) |",
+        "|---|---:|---:|",
+    ]
+    ratios = {
+        "codings": sp["pyod_over_codings"],
+        "codings (adam)": sp["pyod_over_codings_adam"],
+        "codings (torch's NAdam)": sp.get("pyod_over_codings_torch_nadam"),
+        "pyod": 1.0,
+        "floor": sp.get("pyod_over_floor"),
+    }
+    for k, v in sp["median_s"].items():
+        r = ratios.get(k)
+        lines.append(f"| {k} | {v:.2f} | {'' if r is None else f'{r:.2f}x'} |")
+    if "floor_matmul_s" in sp:
+        lines.append(
+            f"| (floor: matrix products / fused Adam update) | {sp['floor_matmul_s']:.2f} / "
+            f"{sp['floor_update_s']:.2f} | |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suites", default="mnist,fashion-mnist")
@@ -296,6 +371,7 @@ def main(argv=None) -> int:
             f"(median ratio pyod/codings {sp['pyod_over_codings']:.2f}x), codings with Adam "
             f"{sp['median_s']['codings (adam)']:.1f} s ({sp['pyod_over_codings_adam']:.2f}x)"
         )
+        print(speed_table(sp))
     import pyod
 
     result["meta"] = {

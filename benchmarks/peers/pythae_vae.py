@@ -29,6 +29,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -144,6 +145,22 @@ def setup_pythae(args, X, k: int):
     return epoch
 
 
+def setup_floor(args, n: int, k: int):
+    """One epoch's floor: its matrix products and fused Adam updates alone (``floor.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from floor import time_floor, vae_layers
+
+    layers = vae_layers(784, args.hidden, args.latent_dim, args.batch_size, k)
+    parts = []
+
+    def epoch() -> float:
+        parts.append(time_floor(layers, -(-n // args.batch_size)))
+        return parts[-1]["floor_s"]
+
+    epoch.parts = parts
+    return epoch
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iwae-k", type=int, default=5, help="the IWAE's samples per image")
@@ -170,6 +187,7 @@ def main(argv=None) -> int:
     for kind, k in kinds.items():
         runs[("codings", kind)] = setup_codings(args, X, k)
         runs[("pythae", kind)] = setup_pythae(args, X, k)
+        runs[("floor", kind)] = setup_floor(args, len(X), k)
     names = list(runs)
     times = {n: [] for n in names}
     for r in range(args.epochs):
@@ -197,10 +215,33 @@ def main(argv=None) -> int:
                     "nll_sem": rep["nll_sem"],
                 }
             )
+    for kind in kinds:
+        f, q = ("floor", kind), ("pythae", kind)
+        parts = runs[f].parts
+        rows.append(
+            {
+                "library": "floor",
+                "model": kind,
+                "epoch_s_median": statistics.median(times[f]),
+                "epoch_s": times[f],
+                "pythae_over_floor": statistics.median(
+                    tp / tf for tf, tp in zip(times[f], times[q], strict=True)
+                ),
+                "matmul_s_median": statistics.median(p["matmul_s"] for p in parts),
+                "update_s_median": statistics.median(p["update_s"] for p in parts),
+            }
+        )
     print(f"\n| model | library | epoch (s, median) | pythae / codings | test ELBO | "
           f"test NLL (k={args.k_eval}) |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
+        if r["library"] == "floor":
+            print(
+                f"| {r['model']} | floor (matmuls {r['matmul_s_median']:.1f} s + fused Adam "
+                f"{r['update_s_median']:.2f} s) | {r['epoch_s_median']:.1f} | "
+                f"pythae / floor {r['pythae_over_floor']:.2f}x | | |"
+            )
+            continue
         print(
             f"| {r['model']} | {r['library']} | {r['epoch_s_median']:.1f} | "
             f"{r['pythae_over_codings']:.2f}x | {r['elbo']:.2f} | "
