@@ -74,10 +74,14 @@ bench: $(STAMP) $(KERAS_VENV)/.installed
 # constraints file holds torch at codings' CPU pin, so neither peer can pull another torch.
 PEERS_PIN := benchmarks/peers/constraints.txt
 PEERS_DEPS := "numpy>=1.24" "scikit-learn>=1.4" "matplotlib>=3.7" "safetensors>=0.4" "tqdm>=4.60"
+# The tables and series suites' data (benchmarks/peers/pyod_tables_series.py): aeon only for
+# the series files in its wheel, which codings reads without importing it (hence --no-deps).
+PEERS_DATA := "pandas>=2.2" "statsmodels>=0.14" "palmerpenguins>=0.1"
 .venv-pyod/.installed: $(PEERS_PIN)
 	$(PYTHON) -m venv .venv-pyod
 	.venv-pyod/bin/pip install --quiet --no-compile -c $(PEERS_PIN) "torch==2.13.0" \
-		"pyod==3.6.7" $(PEERS_DEPS)
+		"pyod==3.6.7" $(PEERS_DEPS) $(PEERS_DATA)
+	.venv-pyod/bin/pip install --quiet --no-compile --no-deps "aeon==1.6.0"
 	touch $@
 .venv-pythae/.installed: $(PEERS_PIN)
 	$(PYTHON) -m venv .venv-pythae

@@ -90,3 +90,157 @@ def test_dynamic_binarisation_draws_fresh_binary_images():
     assert set(draws.unique().tolist()) <= {0.0, 1.0}
     assert draws[:, 0].sum() == 0 and draws[:, 1].sum() == len(grey)
     assert abs(float(draws[:, 2].mean()) - 0.5) < 0.03
+
+
+# --- the floor: the training's matrix products and update alone ------------------------------
+
+
+def test_floor_layers_of_the_compared_networks():
+    floor = load("floor")
+    assert floor.mlp_layers([784, 300, 150, 300, 784], 32) == [
+        (784, 300, 32), (300, 150, 32), (150, 300, 32), (300, 784, 32)
+    ]  # fmt: skip
+    # a VAE: the encoder to mean and log-variance, the decoder on k draws per image
+    assert floor.vae_layers(784, [500, 500], 20, 100, k=5) == [
+        (784, 500, 100), (500, 500, 100), (500, 40, 100),
+        (20, 500, 500), (500, 500, 500), (500, 784, 500),
+    ]  # fmt: skip
+
+
+def test_floor_does_the_matrix_products_of_an_autograd_training_step():
+    """The floor's products are those torch counts for a real forward and backward of the same
+    layers (the first layer's input is data: no gradient for it), no more and no fewer."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    floor = load("floor")
+    layers = floor.mlp_layers([20, 12, 5, 12, 20], 8)
+    net = torch.nn.Sequential(
+        *[m for i, o, _ in layers for m in (torch.nn.Linear(i, o), torch.nn.ELU())]
+    )
+    x = torch.randn(8, 20)
+    with FlopCounterMode(display=False) as real:
+        net(x).square().sum().backward()
+    matmuls, _ = floor.floor_step(layers)
+    with FlopCounterMode(display=False) as ours:
+        matmuls()
+    assert ours.get_total_flops() == real.get_total_flops() == floor.flops(layers)
+    times = floor.time_floor(layers, 3)
+    assert times["floor_s"] == times["matmul_s"] + times["update_s"]
+
+
+def test_floor_matmuls_compute_the_gradients_they_stand_for():
+    floor = load("floor")
+    layers = [(6, 4, 3), (4, 2, 3)]
+    matmuls, update = floor.floor_step(layers, seed=1)
+    matmuls()
+    ws, xs, gs = matmuls.weights, matmuls.inputs, matmuls.out_grads
+    for w, x, g in zip(ws, xs, gs, strict=True):  # (o, B) x (B, i): dL/dW of each layer
+        assert torch.allclose(w.grad, g.t() @ x)
+    assert xs[1].shape == (3, 4) and gs[1].shape == (3, 2)
+    before = ws[0].detach().clone()
+    update()
+    assert not torch.equal(before, ws[0])  # the update moves the weights
+
+
+# --- the speed rounds' table and codings with torch's own NAdam --------------------------------
+
+
+def test_speed_table_lists_each_contender_with_pyods_time_over_it():
+    pyod_anomaly = load("pyod_anomaly")
+    sp = {
+        "median_s": {"codings": 2.0, "pyod": 4.0, "codings (adam)": 1.5,
+                     "codings (torch's NAdam)": 3.0, "floor": 1.0},
+        "pyod_over_codings": 2.01, "pyod_over_codings_adam": 2.6,
+        "pyod_over_codings_torch_nadam": 1.3, "pyod_over_floor": 4.2,
+        "floor_matmul_s": 0.8, "floor_update_s": 0.2,
+    }  # fmt: skip
+    rows = pyod_anomaly.speed_table(sp).splitlines()
+    assert rows[2] == "| codings | 2.00 | 2.01x |"
+    assert rows[3] == "| pyod | 4.00 | 1.00x |"
+    assert rows[6] == "| floor | 1.00 | 4.20x |"
+    assert rows[7] == "| (floor: matrix products / fused Adam update) | 0.80 / 0.20 | |"
+
+
+def test_the_unfused_contender_trains_with_torchs_nadam_and_puts_the_default_back():
+    import numpy as np
+
+    import codings.train as train
+    from codings.optimizers import FusedNAdam
+
+    pyod_anomaly = load("pyod_anomaly")
+    X = np.random.default_rng(0).random((64, 10), dtype=np.float32)
+    seen = []
+    real = torch.optim.NAdam.step
+
+    def step(self, *a, **k):
+        seen.append(type(self))
+        return real(self, *a, **k)
+
+    torch.optim.NAdam.step = step
+    try:
+        kw = dict(hidden=(6, 3), epochs=2, random_state=0, device="cpu")
+        unfused = pyod_anomaly.torch_nadam()(**kw).fit(X)
+        assert seen and set(seen) == {torch.optim.NAdam}  # torch's step, torch's class
+        seen.clear()
+        fused = pyod_anomaly.AutoencoderOutlierDetector(**kw).fit(X)
+        assert not seen  # FusedNAdam's own step: torch's is never called
+    finally:
+        torch.optim.NAdam.step = real
+    assert train.FusedNAdam is FusedNAdam
+    # the same maths: the same scores within float32 rounding
+    np.testing.assert_allclose(unfused.score_samples(X), fused.score_samples(X), rtol=1e-4)
+
+
+# --- tables and series: pyod's detectors on the suites' own data ---------------------------------
+
+
+def test_pyod_gets_the_rows_the_tables_baselines_get():
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    ts = load("pyod_tables_series")
+    df = pd.DataFrame(
+        {"x": [1.0, 3.0, np.nan, 2.0], "c": pd.Series(["a", "b", "a", None], dtype=object)}
+    )
+    A = ts.numeric_rows(df)
+    sd = np.std([1.0, 3.0, 2.0])
+    expected = np.array(
+        [[(1 - 2) / sd, 1, 0], [(3 - 2) / sd, 0, 1], [0, 1, 0], [0, 0, 0]]
+    )  # a missing number at the mean (0), a missing category all zeros
+    np.testing.assert_allclose(A, expected)
+
+
+def test_tables_series_metrics_summary_and_table():
+    import numpy as np
+
+    ts = load("pyod_tables_series")
+    m = ts.metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert m == {"roc_auc": 1.0, "ap": 1.0}
+    m = ts.metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
+    # ranked: 0.4 outlier, 0.3 inlier, 0.2 outlier: precision 1 and 2/3 at the two outliers
+    assert m["roc_auc"] == 0.75 and m["ap"] == pytest.approx((1 + 2 / 3) / 2)
+    # a detector whose scores are not finite (pyod's PCA on one-hot rows) fails, visibly
+    m = ts.metrics(np.array([0, 1, 0, 1]), np.array([0.1, np.inf, np.nan, 0.4]))
+    assert np.isnan(m["roc_auc"]) and np.isnan(m["ap"]) and m["nonfinite_scores"] == 2
+    rows = [
+        {"suite": "tables", "detector": "a", "roc_auc": 0.8, "ap": 0.4, "fit_s": 1.0,
+         "score_s": 0.1},
+        {"suite": "tables", "detector": "a", "roc_auc": 0.6, "ap": 0.2, "fit_s": 3.0,
+         "score_s": 0.3},
+        {"suite": "tables", "detector": "b", "roc_auc": 0.75, "ap": 0.5, "fit_s": 0.5,
+         "score_s": 0.0},
+        {"suite": "series", "detector": "a", "roc_auc": 0.9, "ap": 0.1, "fit_s": 2.0,
+         "score_s": 0.2},
+        {"suite": "tables", "detector": "c", "roc_auc": float("nan"), "ap": float("nan"),
+         "fit_s": 0.1, "score_s": 0.1},
+    ]  # fmt: skip
+    summ = ts.summary(rows)
+    assert [(s["suite"], s["detector"], s["runs"]) for s in summ] == [
+        ("tables", "a", 2), ("tables", "b", 1), ("series", "a", 1), ("tables", "c", 1)
+    ]  # fmt: skip
+    assert summ[0]["roc_auc"] == pytest.approx(0.7) and summ[0]["fit_s"] == 2.0
+    lines = ts.table(summ, "tables").splitlines()
+    assert lines[2] == "| a | 0.700 | 0.300 | 2.00 | 0.20 |"
+    assert lines[3] == "| b | **0.750** | 0.500 | 0.50 | 0.00 |"  # the best mean ROC AUC
+    assert lines[4] == "| c | fails | fails | 0.10 | 0.10 |"
+    assert len(lines) == 5  # the series row is not in the tables' table
