@@ -343,6 +343,11 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--memory", action="store_true", help="peak memory only, a process each")
     p.add_argument("--memory-of", help=argparse.SUPPRESS)  # one detector, in a child process
+    p.add_argument(
+        "--unfused-check",
+        action="store_true",
+        help="only codings' default detector with FusedNAdam and with torch's NAdam, per class",
+    )
     p.add_argument("--out", default=str(ROOT / "results" / "peers_pyod_anomaly.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -354,6 +359,25 @@ def main(argv=None) -> int:
         result = {"args": vars(args), "peak_mb": memory(args, dets)}
         out = Path(args.out).with_name(Path(args.out).stem + "_memory.json")
         out.write_text(json.dumps(result, indent=1))
+        print(f"results: {out}")
+        return 0
+    if args.unfused_check:  # the same maths, two implementations: the same scores?
+        s = args.seed
+        dets = {
+            "codings (defaults)": (
+                lambda: AutoencoderOutlierDetector(random_state=s, device="cpu", threads=1),
+                lambda X: lambda d: -d.score_samples(X),
+            ),
+            "codings (defaults), torch's NAdam": (
+                lambda: torch_nadam()(random_state=s, device="cpu", threads=1),
+                lambda X: lambda d: -d.score_samples(X),
+            ),
+        }
+        suites = [run_suite(args, name, dets) for name in args.suites.split(",") if name]
+        for suite in suites:
+            print(f"\n{suite['suite']}:\n{table(suite)}")
+        out = Path(args.out).with_name(Path(args.out).stem + "_unfused_check.json")
+        out.write_text(json.dumps({"args": vars(args), "suites": suites}, indent=1))
         print(f"results: {out}")
         return 0
     dets = detectors(args, 784)
