@@ -20,9 +20,15 @@ epoch count. One torch thread everywhere. Time is fit and scoring each; memory i
 resident set during fit+score above the resident set before it (Linux ``clear_refs``).
 
 ``--speed-rounds`` then times fitting alone (``--suites ""`` for that only), codings against
-pyod's AutoEncoder at the same architecture, epochs and batch, and codings again with pyod's
-optimiser (Adam), in interleaved rounds whose order rotates; the ratio is the median over rounds
-of pyod's fit time / codings'.
+pyod's AutoEncoder at the same architecture, epochs and batch, codings again with pyod's
+optimiser (Adam) and with torch's own NAdam (the default before ``FusedNAdam``), and the floor
+of that training (``floor.py``: its matrix products and a fused Adam update alone), in
+interleaved rounds whose order rotates, after one untimed warm-up of each; the ratio is the
+median over rounds of pyod's fit time / the contender's.
+
+``--unfused-check`` runs only codings' default detector, with ``FusedNAdam`` and with torch's
+NAdam, on ``--suites`` and ``--classes``: the same maths in two implementations, so the same
+scores up to float rounding, and their fit times class by class.
 """
 
 from __future__ import annotations
