@@ -17,9 +17,10 @@ So Adam's fused kernel, given beta as its beta1 and (a + b) (1 - beta^t) as its 
 its bias correction), updates the parameters and the second moment as NAdam does, and leaves x
 where the first moment was; one more pass turns x into NAdam's m' = x + (a / b) (x - g). Two
 passes instead of eight, no memory beyond NAdam's, and the same result up to float rounding
-(the last pass scales x's rounding by at most 1 + a / b < 3). The state and its
-``state_dict`` are torch's NAdam's (``step``, ``mu_product``, ``exp_avg``, ``exp_avg_sq``), so
-checkpoints move freely between the two classes.
+(the last pass scales x's rounding by 1 + a / b, under 3 at the default beta1 = 0.9; below
+beta1 = 0.5 torch's step is kept). The state and its ``state_dict`` are torch's NAdam's
+(``step``, ``mu_product``, ``exp_avg``, ``exp_avg_sq``), so checkpoints move freely between
+the two classes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class FusedNAdam(torch.optim.NAdam):
         if group["maximize"] or group["capturable"] or group["differentiable"]:
             return False
         if isinstance(group["lr"], torch.Tensor):
+            return False
+        beta1 = group["betas"][0]
+        # The last pass scales x's rounding by 1 + a / b, which grows as beta1 shrinks (about
+        # 2.8 at torch's 0.9, 4.8 at 0.5, 21 at 0.1); below 0.5 torch's step is kept.
+        if isinstance(beta1, torch.Tensor) or 0 < beta1 < 0.5:
             return False
         return all(
             p.device.type in ("cpu", "cuda")
