@@ -32,13 +32,13 @@ from sklearn.utils.validation import check_array
 from torch import nn
 
 from . import defaults, frames
-from .datasets import Scaling, fit_scaling, flat_window_scaling, unwindow
+from .datasets import Scaling, fit_scaling, flat_window_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .inference import batched, placement
 from .models import build, builder_params
 from .options import TrainOptions, check_optimizer
-from .series import check_window, is_sequence_input, sequence_input
+from .series import check_window, is_sequence_input, sequence_input, step_errors
 from .specs import BUILDER_ARGS, builder_kwargs
 from .tables import TableSchema
 from .threads import check as check_threads
@@ -895,10 +895,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         model = self.model_
         err = _infer(lambda xb: (model(xb) - xb).square(), model, self._scaled(rows))
         steps, channels = self.sequence_shape_
-        err = err.astype(np.float64).reshape(len(rows), steps, channels).mean(2)  # (n, T)
-        if n_steps is None:
-            return -err
-        back = unwindow(err, n_steps, self.window, self.stride)
+        back = step_errors(err, steps, channels, n_steps, self.stride)  # (n, T), (T,) or list
         return [-b for b in back] if isinstance(back, list) else -back
 
     @_threaded
