@@ -434,6 +434,12 @@ def cmd_train(args) -> int:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
+    if X.shape[1] == 1 and not table:
+        raise CLIError(
+            f"{ds.name} has one value per row ({len(ds.X)} rows): an autoencoder needs several "
+            "values per row to compress. If the rows are the time steps of a series, cut it into "
+            "windows of several steps: --window 64 (and --stride to space them)"
+        )
     kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
     if table:
         kwargs["schema"] = schema.to_dict()
