@@ -546,6 +546,21 @@ def test_read_user_file_keeps_a_csvs_column_names(tmp_path):
     assert user.columns is None and user.X.shape == (2, 3)
 
 
+def test_a_row_index_written_by_pandas_is_dropped_with_a_note(tmp_path):
+    from codings.datasets import is_row_index, read_user_file
+
+    (tmp_path / "indexed.csv").write_text(",a,b\n0,1.5,2\n1,3,4\n2,5,6.5\n")
+    user = read_user_file(tmp_path / "indexed.csv")
+    assert user.columns == ["a", "b"] and "row index" in user.note
+    np.testing.assert_array_equal(user.X, [[1.5, 2], [3, 4], [5, 6.5]])
+    # a named first column, or one whose values do not count up, is data
+    (tmp_path / "named.csv").write_text("id,a\n0,1\n1,2\n")
+    assert read_user_file(tmp_path / "named.csv").X.shape == (2, 2)
+    (tmp_path / "values.csv").write_text(",a\n3,1\n1,2\n")
+    assert read_user_file(tmp_path / "values.csv").X.shape == (2, 2)
+    assert is_row_index([4, 7, 9]) and not is_row_index([0, 0.5, 1]) and not is_row_index([1])
+
+
 # --------------------------------------------------------------------------------------------
 # reliability (issue 16)
 

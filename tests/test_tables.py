@@ -437,6 +437,18 @@ def test_a_table_runs_eval_encode_reconstruct_and_impute_read_the_csv(table_run,
     assert code == 0, err
 
 
+def test_a_row_index_in_a_csv_is_not_a_column(tmp_path, capsys):
+    from codings.tablecli import read_csv
+
+    df = _table(20)
+    df.to_csv(tmp_path / "indexed.csv")  # pandas' default: the index as an unnamed column
+    read = read_csv(tmp_path / "indexed.csv")
+    assert list(read.columns) == list(df.columns)
+    assert "dropped the first column" in capsys.readouterr().err
+    df.iloc[5:].to_csv(tmp_path / "part.csv")  # a subset keeps its original row numbers
+    assert list(read_csv(tmp_path / "part.csv").columns) == list(df.columns)
+
+
 def test_a_csv_with_other_columns_is_refused_naming_the_column(table_run, tmp_path, capsys):
     tmp, path, df, _, _ = table_run
     bad = tmp_path / "bad.csv"
