@@ -452,6 +452,7 @@ ARRAY_CASES = [
     ("huge.csv", "1,2\n3,1e300\n", "line 2, column 2 holds 1e300, too large"),
     ("ragged.csv", "1,2,3,4\n" * 6 + "1,2,3\n", "line 7 has 3 fields, expected 4 like line 1"),
     ("text.csv", "1,2\n3,4\n5,abc\n", "line 3, column 2: 'abc' is not a number"),
+    ("words.csv", "a,b\nred,2\n", "not a number.* codings train table --data .*words.csv"),
     ("mixed-header.csv", "a,2\n3,4\n", "line 1, column 1: 'a' is not a number"),
     ("empty-cell.csv", "1,,3\n", "line 1, column 2: '' is not a number"),
     ("empty.csv", "", "is empty"),

@@ -585,7 +585,10 @@ def _scan_csv(path: Path) -> None:
             if v is None:
                 raise DataError(
                     f"{path}: line {line}, column {col}: {cell!r} is not a number. Only the "
-                    "first line may hold column names, and then all of its cells must be names."
+                    "first line may hold column names, and then all of its cells must be names. "
+                    "A table with text (categorical) or blank cells is read by the table model: "
+                    f"codings train table --data {path} (in Python: a DataFrame in the "
+                    "estimators; pip install 'codings[tables]')."
                 )
             if not abs(v) <= limit:
                 what = f"is {v}" if not np.isfinite(v) else f"holds {cell.strip()}, too large"
