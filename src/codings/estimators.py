@@ -109,7 +109,16 @@ class _AutoencoderMixin:
     def _validate(self, X, *, reset: bool) -> np.ndarray:
         # A DataFrame with categorical or missing cells: its encoding (codings.frames).
         dense = functools.partial(_validate_data, self, reset=reset, dtype=_FLOATS)
-        return frames.validate(self, X, reset=reset, dense=dense)
+        try:
+            return frames.validate(self, X, reset=reset, dense=dense)
+        except ValueError as e:
+            if not (reset and "contains NaN" in str(e)):
+                raise
+            raise ValueError(  # scikit-learn's words, then the way this estimator takes them
+                f"{e}\nIn codings, a pandas DataFrame with missing cells (NaN) trains the table "
+                "model, which leaves them out of its loss and can fill them "
+                "(AutoencoderTransformer.impute); pip install 'codings[tables]'."
+            ) from None
 
     def _seed(self) -> int:
         """The seed of this fit, drawn from ``random_state`` (None: from NumPy's global RNG)."""
