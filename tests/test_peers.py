@@ -244,3 +244,34 @@ def test_tables_series_metrics_summary_and_table():
     assert lines[3] == "| b | **0.750** | 0.500 | 0.50 | 0.00 |"  # the best mean ROC AUC
     assert lines[4] == "| c | fails | fails | 0.10 | 0.10 |"
     assert len(lines) == 5  # the series row is not in the tables' table
+
+
+def test_the_tables_run_reproduces_the_tables_suites_own_codings_numbers():
+    """The peers' script imports the suite's data and corruption: its codings row on wine,
+    seed 0, is the suite's own (the same detector at its defaults), to the last digit."""
+    pytest.importorskip("pandas")
+    ts = load("pyod_tables_series")
+    (row,) = ts.table_runs(["wine"], [0], detectors=["codings"])  # pyod is not imported
+    suite = ts.bench_module("tables")
+    own = [
+        r
+        for r in suite.run_outliers("wine", suite.load_table("wine"), [0])
+        if r["method"] == "codings"
+    ]
+    assert row["auc_swapped"] == own[0]["auc_swapped"]
+    assert row["auc_extreme"] == own[0]["auc_extreme"]
+    assert 0 < row["roc_auc"] < 1 and 0 < row["ap"] < 1
+
+
+def test_the_series_run_reproduces_the_series_suites_own_codings_numbers():
+    pytest.importorskip("pandas")
+    import argparse
+
+    ts = load("pyod_tables_series")
+    (row,) = ts.series_runs(["KDD-TSAD_135"], 64, 0, detectors=["codings"])
+    suite = ts.bench_module("series_anomaly")
+    args = argparse.Namespace(window=64, seed=0, epochs=20, models="stacked:auto")
+    own = suite.run_series("KDD-TSAD_135", args)["detectors"]
+    (label,) = [k for k in own if k.startswith("codings stacked")]
+    assert row["roc_auc"] == own[label]["roc_auc"]
+    assert row["best_f1"] == own[label]["best_f1"]
