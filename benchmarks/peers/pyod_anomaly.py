@@ -27,8 +27,8 @@ interleaved rounds whose order rotates, after one untimed warm-up of each; the r
 median over rounds of pyod's fit time / the contender's.
 
 ``--unfused-check`` runs only codings' default detector, with ``FusedNAdam`` and with torch's
-NAdam, on ``--suites`` and ``--classes``: the same maths in two implementations, so the same
-scores up to float rounding, and their fit times class by class.
+NAdam (its default and its ``foreach`` form), on ``--suites`` and ``--classes``: the same maths
+in three implementations, so the same scores up to float rounding, and their fit times.
 """
 
 from __future__ import annotations
@@ -182,13 +182,18 @@ def run_suite(args, name: str, dets: dict) -> dict:
     return {"suite": name, "rows": rows, "summary": summary}
 
 
-def torch_nadam():
-    """codings' detector with torch's own (unfused) NAdam: the default before FusedNAdam."""
+def torch_nadam(foreach: bool = False):
+    """codings' detector with torch's own (unfused) NAdam: the default before FusedNAdam
+    (``foreach``: torch's multi-tensor form, the same maths in another order)."""
+    import functools
+
     import codings.train as train
+
+    nadam = functools.partial(torch.optim.NAdam, foreach=True) if foreach else torch.optim.NAdam
 
     class Unfused(AutoencoderOutlierDetector):
         def fit(self, X, y=None):
-            fused, train.FusedNAdam = train.FusedNAdam, torch.optim.NAdam
+            fused, train.FusedNAdam = train.FusedNAdam, nadam
             try:
                 return super().fit(X, y)
             finally:
@@ -376,6 +381,10 @@ def main(argv=None) -> int:
             ),
             "codings (defaults), torch's NAdam": (
                 lambda: torch_nadam()(random_state=s, device="cpu", threads=1),
+                lambda X: lambda d: -d.score_samples(X),
+            ),
+            "codings (defaults), torch's NAdam, foreach": (
+                lambda: torch_nadam(foreach=True)(random_state=s, device="cpu", threads=1),
                 lambda X: lambda d: -d.score_samples(X),
             ),
         }
