@@ -182,6 +182,9 @@ def test_the_unfused_contender_trains_with_torchs_nadam_and_puts_the_default_bac
         unfused = pyod_anomaly.torch_nadam()(**kw).fit(X)
         assert seen and set(seen) == {torch.optim.NAdam}  # torch's step, torch's class
         seen.clear()
+        foreach = pyod_anomaly.torch_nadam(foreach=True)(**kw).fit(X)
+        assert seen and set(seen) == {torch.optim.NAdam}
+        seen.clear()
         fused = pyod_anomaly.AutoencoderOutlierDetector(**kw).fit(X)
         assert not seen  # FusedNAdam's own step: torch's is never called
     finally:
@@ -189,6 +192,7 @@ def test_the_unfused_contender_trains_with_torchs_nadam_and_puts_the_default_bac
     assert train.FusedNAdam is FusedNAdam
     # the same maths: the same scores within float32 rounding
     np.testing.assert_allclose(unfused.score_samples(X), fused.score_samples(X), rtol=1e-4)
+    np.testing.assert_allclose(foreach.score_samples(X), fused.score_samples(X), rtol=1e-4)
 
 
 # --- tables and series: pyod's detectors on the suites' own data ---------------------------------
