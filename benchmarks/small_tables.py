@@ -18,6 +18,7 @@ from nine numeric answers).
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/small_tables.py --json after.json
     python benchmarks/small_tables.py --sets wine --params '{"hidden": [64]}'   # one variant
     python benchmarks/small_tables.py --report before.json after.json           # the table
+    python benchmarks/small_tables.py --seeds 0,1,2 ...   # mean and standard error over seeds
 """
 
 from __future__ import annotations
@@ -82,11 +83,29 @@ def search(step, param: str, sizes, X, y) -> dict:
         grid = GridSearchCV(pipe, {f"codes__{param}": sizes}, cv=5, n_jobs=1).fit(X, y)
     seconds = time.perf_counter() - t0
     by_size = grid.cv_results_["mean_test_score"]
+    best = grid.best_index_
+    folds = [grid.cv_results_[f"split{i}_test_score"][best] for i in range(5)]
     return {
         "accuracy": float(grid.best_score_),
+        "fold_se": float(np.std(folds, ddof=1) / np.sqrt(len(folds))),  # the CV's own noise
         "best_size": int(grid.best_params_[f"codes__{param}"]),
         "by_size": {int(s): float(a) for s, a in zip(sizes, by_size, strict=True)},
         "seconds": seconds,
+    }
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """One search per ``random_state``: the mean over seeds of the best accuracy and of the
+    accuracy at each size, the standard error over seeds, and the total seconds."""
+    acc = [r["accuracy"] for r in runs]
+    return {
+        "accuracy": float(np.mean(acc)),
+        "seed_se": float(np.std(acc, ddof=1) / np.sqrt(len(acc))),
+        "fold_se": float(np.mean([r["fold_se"] for r in runs])),
+        "best_size": max((r["best_size"] for r in runs), key=[r["best_size"] for r in runs].count),
+        "by_size": {s: float(np.mean([r["by_size"][s] for r in runs])) for s in runs[0]["by_size"]},
+        "seconds": float(sum(r["seconds"] for r in runs)),
+        "seeds": runs,
     }
 
 
@@ -106,15 +125,20 @@ def run(args) -> dict:
         if not args.no_pca:
             row["pca"] = search(PCA(random_state=0), "n_components", sizes, X, y)
         if not args.no_autoencoder:
-            ae = AutoencoderTransformer(random_state=0, device="cpu", **params)
-            row["autoencoder"] = search(ae, "latent_dim", sizes, X, y)
+            runs = []
+            for seed in (int(s) for s in args.seeds.split(",")):
+                ae = AutoencoderTransformer(random_state=seed, device="cpu", **params)
+                runs.append(search(ae, "latent_dim", sizes, X, y))
+            row["autoencoder"] = over_seeds(runs) if len(runs) > 1 else runs[0]
         out["sets"][name] = row
         print(f"{name:14s} {len(X):4d}x{X.shape[1]:<3d}", end="")
         for method in ("pca", "autoencoder"):
             if method in row:
                 a = row[method]
                 print(
-                    f"  {method} {a['accuracy']:.3f} (best size {a['best_size']}, "
+                    f"  {method} {a['accuracy']:.3f}"
+                    + (f" +-{a['seed_se']:.3f}" if "seed_se" in a else "")
+                    + f" [folds +-{a['fold_se']:.3f}] (best size {a['best_size']}, "
                     f"{a['seconds']:.1f} s) "
                     + " ".join(f"{s}:{v:.3f}" for s, v in a["by_size"].items()),
                     end="",
@@ -150,6 +174,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", default=",".join(SETS))
     p.add_argument("--params", default="{}", help="AutoencoderTransformer parameters, as JSON")
+    p.add_argument(
+        "--seeds", default="0", help="the autoencoder's random_state, one search each: 0,1,2"
+    )
     p.add_argument("--label", default="defaults", help="the column's name in --report")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA pipeline")
     p.add_argument("--no-autoencoder", action="store_true", help="only the PCA pipeline")

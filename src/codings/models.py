@@ -218,18 +218,23 @@ def stacked(
     output: str = "linear",
     l2: float = 0.0,
     tied: bool = False,
+    code_activation: str | None = None,
 ) -> Autoencoder:
     """A deep autoencoder: ``hidden`` (then ``latent_dim``, if given) mirrored for the decoder.
 
-    The last encoder layer is the coding layer. ``tied=True`` makes each decoder layer use the
-    transpose of its mirror's weight. ``l2`` weighs the sum of squared weights against the
-    per-example loss (see :class:`codings.losses.L2Penalty` for the seed's scale).
+    The last encoder layer is the coding layer; ``code_activation`` is its activation (None:
+    ``activation``; "linear": linear code units, as in Hinton and Salakhutdinov, 2006).
+    ``tied=True`` makes each decoder layer use the transpose of its mirror's weight. ``l2`` weighs
+    the sum of squared weights against the per-example loss (see
+    :class:`codings.losses.L2Penalty` for the seed's scale).
     """
     _check_positive("n_features", n_features)
     sizes = parse_sizes(hidden)
     if latent_dim is not None:
         sizes = sizes + (_check_positive("latent_dim", latent_dim),)
-    encoder = dense_stack((n_features, *sizes), activation, init=init)
+    encoder = dense_stack(
+        (n_features, *sizes), activation, init=init, last_activation=code_activation
+    )
     decoder = mirrored_decoder(encoder, activation, init=init, tied=tied)
     penalties = l2_penalties(l2)
     return Autoencoder(encoder, decoder, output=output, penalties=penalties)
