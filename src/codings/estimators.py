@@ -507,7 +507,11 @@ _PARAMS_DOC = """
         builders' He in the defaults study). For "stacked": hidden=(300, 150), latent_dim=None
         (the codings are the last hidden layer), activation="elu", output="linear" (or
         "bernoulli" for data in [0, 1]), l2=0.0, tied=False. Setting one the chosen model does
-        not take is an error.
+        not take is an error. On a small table (fewer than 2,000 rows and 300 columns) the
+        transformer and the classifier give "stacked" (with two layers or more) linear codings,
+        ``code_activation="linear"`` (:func:`codings.defaults.code_activation`: ELU codings lost
+        to PCA's for a linear model after them); ``model_params={"code_activation": "elu"}``
+        keeps the ELU ones.
     scale : {"auto", "standard", "minmax"} or None, default="auto"
         Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
