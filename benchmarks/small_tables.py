@@ -148,21 +148,25 @@ def run(args) -> dict:
 
 
 def report(paths: list[str]) -> None:
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    names = list(runs[0]["sets"])
+    every = [json.loads(Path(p).read_text()) for p in paths]
+    names = list(every[0]["sets"])
+    runs = [r for r in every if any("autoencoder" in row for row in r["sets"].values())]
     head = "| table | rows x features | PCA | " + " | ".join(
         f"autoencoder, {r['label']} | search (s)" for r in runs
     )
     print(head + " |")
     print("|---|---|---:|" + "---:|---:|" * len(runs))
     for name in names:
-        first = runs[0]["sets"][name]
-        pca = next((r["sets"][name]["pca"] for r in runs if "pca" in r["sets"].get(name, {})), None)
+        first = every[0]["sets"][name]
+        pca = next(
+            (r["sets"][name]["pca"] for r in every if "pca" in r["sets"].get(name, {})), None
+        )
         cells = []
         for r in runs:
             a = r["sets"].get(name, {}).get("autoencoder")
-            cells.append("-" if a is None else f"{a['accuracy']:.3f} | {a['seconds']:.0f}")
-        pca_cell = "-" if pca is None else f"{pca['accuracy']:.3f}"
+            se = "" if a is None or "seed_se" not in a else f" +-{a['seed_se']:.3f}"
+            cells.append("-" if a is None else f"{a['accuracy']:.3f}{se} | {a['seconds']:.0f}")
+        pca_cell = "-" if pca is None else f"{pca['accuracy']:.3f} (folds +-{pca['fold_se']:.3f})"
         print(
             f"| {name} | {first['rows']} x {first['features']} | {pca_cell} | "
             + " | ".join(cells)
