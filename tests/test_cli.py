@@ -1210,6 +1210,15 @@ def test_a_windowed_run_scores_an_injected_anomaly_highest(capsys, tmp_path, mod
     assert code == 1 and "2 channels and at least 40 steps (--window 40)" in err
 
 
+def test_a_series_without_windows_is_refused_pointing_at_window(capsys, tmp_path):
+    np.save(tmp_path / "one.npy", _two_channel_series(300, 0)[:, :1])  # (300, 1): time steps
+    code, _, err = run(
+        capsys, "train", "stacked", "--data", tmp_path / "one.npy", "--out", tmp_path / "r"
+    )
+    assert code == 1 and "one value per row (300 rows)" in err and "--window 64" in err
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
 def test_a_sequence_model_gets_the_windows_shape(capsys, tmp_path):
     np.save(tmp_path / "s.npy", _two_channel_series(120, 0))
     out = tmp_path / "run"

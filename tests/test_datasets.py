@@ -452,6 +452,7 @@ ARRAY_CASES = [
     ("huge.csv", "1,2\n3,1e300\n", "line 2, column 2 holds 1e300, too large"),
     ("ragged.csv", "1,2,3,4\n" * 6 + "1,2,3\n", "line 7 has 3 fields, expected 4 like line 1"),
     ("text.csv", "1,2\n3,4\n5,abc\n", "line 3, column 2: 'abc' is not a number"),
+    ("words.csv", "a,b\nred,2\n", "not a number.* codings train table --data .*words.csv"),
     ("mixed-header.csv", "a,2\n3,4\n", "line 1, column 1: 'a' is not a number"),
     ("empty-cell.csv", "1,,3\n", "line 1, column 2: '' is not a number"),
     ("empty.csv", "", "is empty"),
@@ -544,6 +545,21 @@ def test_read_user_file_keeps_a_csvs_column_names(tmp_path):
     assert read_user_file(tmp_path / "named.csv").columns == ["a", "b,c", "d"]
     user = read_user_file(tmp_path / "plain.csv")
     assert user.columns is None and user.X.shape == (2, 3)
+
+
+def test_a_row_index_written_by_pandas_is_dropped_with_a_note(tmp_path):
+    from codings.datasets import is_row_index, read_user_file
+
+    (tmp_path / "indexed.csv").write_text(",a,b\n0,1.5,2\n1,3,4\n2,5,6.5\n")
+    user = read_user_file(tmp_path / "indexed.csv")
+    assert user.columns == ["a", "b"] and "row index" in user.note
+    np.testing.assert_array_equal(user.X, [[1.5, 2], [3, 4], [5, 6.5]])
+    # a named first column, or one whose values do not count up, is data
+    (tmp_path / "named.csv").write_text("id,a\n0,1\n1,2\n")
+    assert read_user_file(tmp_path / "named.csv").X.shape == (2, 2)
+    (tmp_path / "values.csv").write_text(",a\n3,1\n1,2\n")
+    assert read_user_file(tmp_path / "values.csv").X.shape == (2, 2)
+    assert is_row_index([4, 7, 9]) and not is_row_index([0, 0.5, 1]) and not is_row_index([1])
 
 
 # --------------------------------------------------------------------------------------------

@@ -265,3 +265,10 @@ def test_a_table_in_a_pipeline_with_a_classifier(table):
     )
     # the band follows the same factor as the numbers: the codings carry it
     assert cross_val_score(pipe, X, y, cv=2).mean() > 0.8
+
+
+def test_an_array_with_missing_cells_points_at_a_dataframe():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    X[4, 1] = np.nan
+    with pytest.raises(ValueError, match="(?s)contains NaN.*DataFrame with missing cells"):
+        AutoencoderTransformer(epochs=1).fit(X)

@@ -285,3 +285,23 @@ def test_layerwise_training_refuses_a_sequence_model_by_name(name):
     model = codings.build(name, n_features=32, sequence_shape=[16, 2])
     with pytest.raises(ValueError, match=f"'{name}' reads whole sequences.*codings.fit"):
         codings.pretrain_layerwise(model, np.random.rand(8, 32).astype(np.float32), epochs=1)
+
+
+def test_a_convolutional_model_trains_one_convolution_pair_per_phase():
+    # conv's stacks begin and end with reshapes (Unflatten, Flatten), which hold no weights:
+    # they travel with the neighbouring convolution instead of forming a pair of their own
+    model = codings.build("conv", n_features=64, image_shape=(8, 8), seed=0)
+    pairs = layerwise.layer_pairs(model)
+    assert len(pairs) == 2
+    x = torch.rand(6, 64)
+    torch.testing.assert_close(partial_autoencoder(model, 2)(x), model(x), rtol=0, atol=0)
+    states = [_snapshot(model)]
+    pretrain_layerwise(
+        model, _data(d=64), epochs=1, batch_size=32, device="cpu",
+        on_phase_end=lambda k, partial: states.append(_snapshot(model)),
+    )  # fmt: skip
+    # phase 1: the outer convolution and the last transposed one; phase 2: the inner pair
+    expect = [{"encoder.1.", "decoder.2."}, {"encoder.2.", "decoder.1."}]
+    for k, prefixes in enumerate(expect, start=1):
+        changed = {key for key in states[k] if not torch.equal(states[k - 1][key], states[k][key])}
+        assert {key[: key.index(".", 8) + 1] for key in changed} == prefixes, sorted(changed)

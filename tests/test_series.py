@@ -7,7 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from codings.series import as_series, load_series, unwindow, window_stack, window_starts
+from codings.series import (
+    as_series,
+    load_series,
+    step_errors,
+    unwindow,
+    window_stack,
+    window_starts,
+)
 
 
 def test_window_starts_known_answers_and_the_tail_rule():
@@ -48,6 +55,17 @@ def test_several_series_never_share_a_window():
     W = window_stack(as_series([a, b]), 3, 1)
     assert W.shape == (2 + 3, 3, 1)
     assert set(W[:2].ravel()) == {0.0} and set(W[2:].ravel()) == {1.0}
+
+
+def test_step_errors_average_channels_then_windows():
+    # 2 channels, windows of 2 steps, stride 1, over a 3-step series: windows [0,1] and [1,2].
+    # Window 0: step 0 errors (1, 3) -> 2, step 1 (2, 4) -> 3; window 1: step 1 (6, 8) -> 7,
+    # step 2 (0, 2) -> 1. Step 1 is covered twice: (3 + 7) / 2 = 5.
+    err = np.array([[1.0, 3.0, 2.0, 4.0], [6.0, 8.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(step_errors(err, 2, 2), [[2.0, 3.0], [7.0, 1.0]])
+    np.testing.assert_array_equal(step_errors(err, 2, 2, n_steps=3), [2.0, 5.0, 1.0])
+    with pytest.raises(ValueError, match="rows of 4 values"):
+        step_errors(err[:, :3], 2, 2)
 
 
 def test_refusals_name_the_value_and_the_fix():

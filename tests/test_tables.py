@@ -208,15 +208,39 @@ def test_fit_trains_a_table_model_with_autograd_and_early_stopping():
         )
 
 
-def test_no_mean_or_pca_baseline_is_compared_with_a_table_model():
+def test_the_baseline_of_a_table_is_the_means_and_frequencies_by_hand():
+    from codings.tables import baseline_losses
+
+    s = TableSchema.from_dict(_schema_dict())
+    X = s.encode(pd.DataFrame({"x": [1.5, np.nan, -0.5], "c": ["a", "b", None]}))
+    m = _constant_model()
+    # x's observed mean 0.5: errors 1, (missing), 1; c's counts a 1, b 1, unknown 0, add-one
+    # smoothed: (2, 2, 1) / 5, so -ln 0.4 for rows 0 and 1, nothing for the missing cell
+    base = baseline_losses(m, X)
+    assert base["numeric"] == pytest.approx(2 / 3, rel=1e-12)
+    assert base["categorical"] == pytest.approx(2 * math.log(2.5) / 3, rel=1e-12)
+    # measured on other rows with the training rows' means and counts: x -> 0.5, c "b" -> 0.4
+    other = s.encode(pd.DataFrame({"x": [0.5, 2.5], "c": ["b", "b"]}))
+    base = baseline_losses(m, X, other)
+    assert base == pytest.approx({"numeric": 2.0, "categorical": math.log(2.5)}, rel=1e-12)
+
+
+def test_a_table_model_is_compared_with_its_baseline():
     from codings.diagnostics import check_model
 
-    s = TableSchema.infer(_table(50))
-    m = codings.build("table", n_features=s.width, schema=s.to_dict(), seed=0)
-    X = s.encode(_table(50))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert check_model(m, X, X) == ({}, [])  # codes and flags are not numbers to compare
+    s = TableSchema.from_dict(_schema_dict())
+    X = s.encode(pd.DataFrame({"x": [1.5, np.nan, -0.5], "c": ["a", "b", None]}))
+    # the constant model: 2/3 + (ln 4 + ln 2) / 3 = 1.360 against the guess's 1.278
+    metrics, findings = check_model(_constant_model().eval(), X, X)
+    assert metrics["baseline_numeric"] == pytest.approx(2 / 3, rel=1e-12)
+    assert [f.check for f in findings] == ["worse_than_mean"]
+    assert "1.36 vs 1.278" in findings[0].message
+    df = _table(300)
+    trained = _fitted(df)
+    X = TableSchema.infer(df).encode(df)
+    metrics, findings = check_model(trained, X, X)
+    assert findings == []  # b is a function of a, colour of a's sign: far below the guess
+    assert codings.evaluate(trained, X)["numeric"] < 0.2 * metrics["baseline_numeric"]
 
 
 def _fitted(df, seed=0, epochs=150):
@@ -362,6 +386,9 @@ def test_train_table_reads_a_csv_infers_kinds_and_keeps_the_schema_in_the_run(ta
     tmp, path, df, result, err = table_run
     assert "val_loss" in result and "val_categorical" in result and "val_numeric" in result
     assert "val_mse" not in result  # of the encoded rows: not reported as the table's error
+    # the yardstick beside the loss: b is a function of a, which the mean cannot know
+    assert result["val_numeric"] < 0.5 * result["baseline_numeric"]
+    assert result["baseline_categorical"] > 0
     run = Run.open(tmp / "run")
     assert run.scaling is None  # the schema standardises; nothing scales twice
     s = model_schema(run.model)
@@ -408,6 +435,18 @@ def test_a_table_runs_eval_encode_reconstruct_and_impute_read_the_csv(table_run,
     assert code == 1 and "exists; use --force" in err
     code, out, err = _cli(capsys, "impute", run, "--data", path, "--out", filled, "--force")
     assert code == 0, err
+
+
+def test_a_row_index_in_a_csv_is_not_a_column(tmp_path, capsys):
+    from codings.tablecli import read_csv
+
+    df = _table(20)
+    df.to_csv(tmp_path / "indexed.csv")  # pandas' default: the index as an unnamed column
+    read = read_csv(tmp_path / "indexed.csv")
+    assert list(read.columns) == list(df.columns)
+    assert "dropped the first column" in capsys.readouterr().err
+    df.iloc[5:].to_csv(tmp_path / "part.csv")  # a subset keeps its original row numbers
+    assert list(read_csv(tmp_path / "part.csv").columns) == list(df.columns)
 
 
 def test_a_csv_with_other_columns_is_refused_naming_the_column(table_run, tmp_path, capsys):

@@ -434,6 +434,12 @@ def cmd_train(args) -> int:
         X = ds.X
         val = load_data(args.dataset, "validation", args.data_dir)
         Xv = val.X
+    if X.shape[1] == 1 and not table:
+        raise CLIError(
+            f"{ds.name} has one value per row ({len(ds.X)} rows): an autoencoder needs several "
+            "values per row to compress. If the rows are the time steps of a series, cut it into "
+            "windows of several steps: --window 64 (and --stride to space them)"
+        )
     kwargs = model_kwargs(args, X.shape[1], ds.image_shape)
     if table:
         kwargs["schema"] = schema.to_dict()
@@ -1134,7 +1140,7 @@ def cmd_score(args) -> int:
 
     from . import tablecli
     from .inference import batched
-    from .series import unwindow
+    from .series import step_errors
 
     _refuse_same_file(args.input, args.output)
     run = _open_run(args.dir)
@@ -1152,8 +1158,8 @@ def cmd_score(args) -> int:
     err = batched(lambda xb: (model(xb) - xb).square(), run.to_model(X), model=model)
     err = err.astype(np.float64)
     if w and not args.per_window:
-        per_step = err.reshape(len(X), w["length"], w["channels"]).mean(2)  # (n, length)
-        scores, what = unwindow(per_step, n_steps, w["length"], w["stride"]), "time step"
+        shape = w["length"], w["channels"]
+        scores, what = step_errors(err, *shape, n_steps, w["stride"]), "time step"
     else:
         scores, what = err.mean(1), ("window" if w else "row")
     _write_array(args.output, scores[:, None] if args.output.endswith(".csv") else scores)

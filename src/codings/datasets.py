@@ -44,6 +44,7 @@ __all__ = [
     "load_array",
     "load_dataset",
     "read_idx",
+    "is_row_index",
     "read_user_file",
     "load_series",
     "read_series",
@@ -584,7 +585,10 @@ def _scan_csv(path: Path) -> None:
             if v is None:
                 raise DataError(
                     f"{path}: line {line}, column {col}: {cell!r} is not a number. Only the "
-                    "first line may hold column names, and then all of its cells must be names."
+                    "first line may hold column names, and then all of its cells must be names. "
+                    "A table with text (categorical) or blank cells is read by the table model: "
+                    f"codings train table --data {path} (in Python: a DataFrame in the "
+                    "estimators; pip install 'codings[tables]')."
                 )
             if not abs(v) <= limit:
                 what = f"is {v}" if not np.isfinite(v) else f"holds {cell.strip()}, too large"
@@ -727,7 +731,25 @@ def read_user_file(path: str | os.PathLike) -> UserFile:
         return UserFile(X, shape, None, image_note(a.shape, shape, divisor))
     X = load_array(path)  # and its errors: an unknown type, a missing or empty file
     header = csv_header(path) if suffix == ".csv" else None
+    if header and header[0] == "" and X.shape[1] > 1 and is_row_index(X[:, 0]):
+        note = (
+            "dropped the first column, which has no name and counts the rows (0, 1, 2, ...): "
+            "a row index written with the table (pandas' to_csv without index=False)"
+        )
+        return UserFile(np.ascontiguousarray(X[:, 1:]), columns=list(header[1:]), note=note)
     return UserFile(X, columns=list(header) if header else None)
+
+
+def is_row_index(values) -> bool:
+    """Whether a column holds whole numbers that only go up (0, 1, 2, ..., or a subset's
+    original row numbers): the index a DataFrame writes into a CSV file by default."""
+    v = np.asarray(values, dtype=np.float64)
+    return (
+        len(v) > 1
+        and bool(np.isfinite(v).all())
+        and bool((v == np.round(v)).all())
+        and bool((np.diff(v) > 0).all())
+    )
 
 
 def image_rows(a: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None, int]:

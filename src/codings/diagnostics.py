@@ -156,14 +156,16 @@ def check_model(
     -------
     metrics : dict
         ``model_mse``, ``baseline_mean_mse`` and, where PCA applies (a code smaller than the
-        number of features), ``baseline_pca_mse`` and ``code_size``.
+        number of features), ``baseline_pca_mse`` and ``code_size``. A table model's are
+        ``baseline_numeric`` and ``baseline_categorical``: its loss parts for a guess of each
+        column's mean and category frequencies (:func:`codings.tables.baseline_losses`).
     findings : list of Finding
     """
     X_eval = X_train if X_val is None or len(X_val) == 0 else X_val
     if len(X_train) == 0 or len(X_eval) == 0:
         return {}, []
-    if getattr(model, "output", None) == "table":
-        return {}, []  # rows of codes and flags: a mean or PCA of them is no baseline
+    if getattr(model, "output", None) == "table":  # rows of codes and flags: not their MSE
+        return _table_baselines(model, X_train, X_eval)
     if model_mse is None:
         model_mse = evaluate(model, X_eval)["mse"]
     mu = _mean(X_train)  # (D,)
@@ -204,6 +206,26 @@ def check_model(
             )
         )
     return metrics, findings
+
+
+def _table_baselines(model: nn.Module, X_train, X_eval) -> tuple[dict[str, float], list]:
+    from .tables import baseline_losses
+
+    base = baseline_losses(model, X_train, X_eval)
+    metrics = {f"baseline_{k}": v for k, v in base.items()}
+    parts = evaluate(model, X_eval)
+    mine = sum(parts.get(k, 0.0) for k in base)
+    guess = sum(base.values())
+    if guess > 1e-12 and mine > MEAN_MARGIN * guess:
+        worse = "worse than" if mine > guess else "no better than"
+        message = (
+            f"the model predicts the table's cells {worse} each column's mean and category "
+            f"frequencies (numeric + categorical loss {mine:.4g} vs {guess:.4g}): it has learnt "
+            "nothing from the other columns; train for more epochs, or check that the columns "
+            "are related at all"
+        )
+        return metrics, [Finding("worse_than_mean", message)]
+    return metrics, []
 
 
 def _reconstructs_differently_in_training(model: nn.Module) -> bool:

@@ -33,13 +33,13 @@ from torch import nn
 
 from . import defaults, frames
 from .choices import parse_sizes
-from .datasets import Scaling, fit_scaling, flat_window_scaling, unwindow
+from .datasets import Scaling, fit_scaling, flat_window_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
 from .inference import batched, placement
 from .models import build, builder_params
 from .options import TrainOptions, check_optimizer
-from .series import check_window, is_sequence_input, sequence_input
+from .series import check_window, is_sequence_input, sequence_input, step_errors
 from .specs import BUILDER_ARGS, builder_kwargs
 from .tables import TableSchema
 from .threads import check as check_threads
@@ -112,7 +112,16 @@ class _AutoencoderMixin:
     def _validate(self, X, *, reset: bool) -> np.ndarray:
         # A DataFrame with categorical or missing cells: its encoding (codings.frames).
         dense = functools.partial(_validate_data, self, reset=reset, dtype=_FLOATS)
-        return frames.validate(self, X, reset=reset, dense=dense)
+        try:
+            return frames.validate(self, X, reset=reset, dense=dense)
+        except ValueError as e:
+            if not (reset and "contains NaN" in str(e)):
+                raise
+            raise ValueError(  # scikit-learn's words, then the way this estimator takes them
+                f"{e}\nIn codings, a pandas DataFrame with missing cells (NaN) trains the table "
+                "model, which leaves them out of its loss and can fill them "
+                "(AutoencoderTransformer.impute); pip install 'codings[tables]'."
+            ) from None
 
     def _seed(self) -> int:
         """The seed of this fit, drawn from ``random_state`` (None: from NumPy's global RNG)."""
@@ -916,10 +925,7 @@ class AutoencoderOutlierDetector(_AutoencoderMixin, OutlierMixin, BaseEstimator)
         model = self.model_
         err = _infer(lambda xb: (model(xb) - xb).square(), model, self._scaled(rows))
         steps, channels = self.sequence_shape_
-        err = err.astype(np.float64).reshape(len(rows), steps, channels).mean(2)  # (n, T)
-        if n_steps is None:
-            return -err
-        back = unwindow(err, n_steps, self.window, self.stride)
+        back = step_errors(err, steps, channels, n_steps, self.stride)  # (n, T), (T,) or list
         return [-b for b in back] if isinstance(back, list) else -back
 
     @_threaded

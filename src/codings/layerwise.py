@@ -58,6 +58,7 @@ def layer_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
             "(its blocks reshape and recur rather than mirror); train it end to end with "
             "codings.fit (without --layerwise)"
         )
+    enc, dec = _blocks(enc), _blocks(dec)
     if len(enc) != len(dec) or len(enc) == 0:
         raise ValueError(
             f"layer-wise training pairs each encoder block with its mirror, but the encoder has "
@@ -65,6 +66,27 @@ def layer_pairs(model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
         )
     n = len(enc)
     return [(enc[k], dec[n - 1 - k]) for k in range(n)]
+
+
+def _blocks(stack: nn.Sequential) -> list[nn.Module]:
+    """A stack's blocks as layer-wise training pairs them: each block with parameters, with the
+    parameter-free modules around it (the reshapes of a convolutional model: ``Unflatten`` before
+    its first convolution, ``Flatten`` after its last) joined to its neighbour, the first block
+    or the one before. A stack whose every module holds parameters (``stacked``) is unchanged."""
+    groups: list[list[nn.Module]] = []
+    pending: list[nn.Module] = []
+    for module in stack:
+        if next(module.parameters(), None) is None:
+            if groups:
+                groups[-1].append(module)
+            else:
+                pending.append(module)
+        else:
+            groups.append([*pending, module])
+            pending = []
+    if pending:  # no block holds parameters: nothing to pair
+        return []
+    return [g[0] if len(g) == 1 else nn.Sequential(*g) for g in groups]
 
 
 def shallow_autoencoder(model: Autoencoder, phase: int) -> Autoencoder:
@@ -100,8 +122,8 @@ def partial_autoencoder(model: Autoencoder, k: int) -> Autoencoder:
     n = len(layer_pairs(model))
     _check_phase(k, n, name="k")
     return Autoencoder(
-        nn.Sequential(*list(model.encoder)[:k]),
-        nn.Sequential(*list(model.decoder)[n - k :]),
+        nn.Sequential(*_blocks(model.encoder)[:k]),
+        nn.Sequential(*_blocks(model.decoder)[n - k :]),
         output=model.output,
         bottleneck=model.bottleneck if k == n else None,
     )
@@ -196,7 +218,7 @@ def pretrain_layerwise(
     model.to(dev)
     X = as_tensor(X, dev)
     Xv = as_tensor(X_val, dev, name="X_val") if X_val is not None else None
-    encoder = list(model.encoder)
+    encoder = _blocks(model.encoder)
     histories: dict[str, History] = {}
     bar = as_reporter(o.progress)
     h, hv = X, Xv

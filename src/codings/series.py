@@ -23,7 +23,15 @@ import numpy as np
 
 from .errors import suggest
 
-__all__ = ["SERIES", "as_series", "load_series", "unwindow", "window_stack", "window_starts"]
+__all__ = [
+    "SERIES",
+    "as_series",
+    "load_series",
+    "step_errors",
+    "unwindow",
+    "window_stack",
+    "window_starts",
+]
 
 # Labelled anomaly series in aeon's wheel: file names under aeon/datasets/data/<name>/, by split.
 _ANOMALY = {
@@ -155,6 +163,26 @@ def unwindow(values, n_steps, length: int, stride: int = 1):
         counts = np.bincount(idx, minlength=t).reshape((t,) + (1,) * (v.ndim - 2))
         out.append(sums / counts)
     return out if several else out[0]
+
+
+def step_errors(errors, length: int, channels: int, n_steps=None, stride: int = 1):
+    """Squared errors of flat windows -> errors per time step, the one rule behind every
+    per-step anomaly score (``codings score`` and the detector's ``score_steps``).
+
+    ``errors``: (n_windows, length * channels), each window value's squared reconstruction
+    error, step-major as :func:`window_stack` flattens. A step's error is the mean over its
+    channels: (n_windows, length). With ``n_steps`` (a series' length, or a list of lengths),
+    each step of the series gets the mean over the windows covering it (:func:`unwindow`):
+    (T,), or a list of them.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.ndim != 2 or errors.shape[1] != length * channels:
+        raise ValueError(
+            f"errors has shape {errors.shape}; windows of {length} steps and {channels} "
+            f"channels give rows of {length * channels} values"
+        )
+    per_step = errors.reshape(len(errors), length, channels).mean(2)
+    return per_step if n_steps is None else unwindow(per_step, n_steps, length, stride)
 
 
 # --- aeon's series, read from its files (importing aeon compiles numba code: seconds) -----------

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .tables import TABLE, TableSchema, is_table_model, model_schema
 
 
@@ -52,6 +54,19 @@ def read_csv(path: str | Path):
         raise ValueError(f"{path}: not a readable CSV file ({e})") from None
     if len(df) == 0:
         raise ValueError(f"{path}: the file has a header but no rows")
+    first = df.columns[0]
+    if str(first).startswith("Unnamed: 0") and len(df.columns) > 1:
+        from .datasets import is_row_index
+
+        col = df[first]
+        if pd.api.types.is_numeric_dtype(col) and is_row_index(col.to_numpy(np.float64)):
+            print(
+                f"codings: note: {path}: dropped the first column, which has no name and counts "
+                "the rows: a row index written with the table (pandas' to_csv without "
+                "index=False)",
+                file=sys.stderr,
+            )
+            df = df.drop(columns=first)
     return df
 
 

@@ -85,6 +85,7 @@ __all__ = [
     "TableAutoencoder",
     "TableSchema",
     "UnknownCategoryWarning",
+    "baseline_losses",
     "column_errors",
     "impute",
     "model_schema",
@@ -649,6 +650,44 @@ def model_schema(model: nn.Module) -> TableSchema:
             "codings.build('table', n_features=schema.width, schema=schema.to_dict())"
         )
     return schema
+
+
+def baseline_losses(model: nn.Module, X_train, X_eval=None) -> dict[str, float]:
+    """The loss parts of a table model's yardstick: a guess that ignores the rest of the row,
+    each numeric column's training mean and each categorical column's training frequencies
+    (add-one smoothed over its known categories and "unknown").
+
+    ``X_train``, ``X_eval``: rows in the schema's encoded layout (:meth:`TableSchema.encode`);
+    the parts are measured on ``X_eval`` (default ``X_train``) the way the model's loss is:
+    ``numeric`` the squared error (standardised units) summed over a row's observed cells,
+    ``categorical`` the cross-entropy (nats) likewise, both averaged over the rows. A model
+    whose parts are not well below these has learnt nothing from the other columns.
+    """
+    schema = model_schema(model)
+    n, sizes = len(schema.numeric), schema.sizes
+    m = len(sizes)
+
+    def split(X):
+        X = np.asarray(X, dtype=np.float64)
+        miss = X[:, n + m : 2 * n + m] > 0.5
+        codes = np.rint(X[:, n : n + m]).astype(np.int64)
+        codes = np.where(codes < 0, -1, np.minimum(codes, sizes))  # -1 missing, k unknown
+        return X[:, :n], miss, codes
+
+    values, miss, codes = split(X_train)
+    seen = (~miss).sum(0)
+    means = np.where(seen > 0, np.where(miss, 0.0, values).sum(0) / np.maximum(seen, 1), 0.0)
+    logp = []
+    for j, k in enumerate(sizes):
+        counts = np.bincount(codes[:, j][codes[:, j] >= 0], minlength=k + 1)[: k + 1] + 1.0
+        logp.append(np.log(counts / counts.sum()))
+    values, miss, codes = split(X_train if X_eval is None else X_eval)
+    numeric = np.where(miss, 0.0, (values - means) ** 2).sum(1)
+    categorical = np.zeros(len(values))
+    for j, lp in enumerate(logp):
+        c = codes[:, j]
+        categorical -= np.where(c >= 0, lp[np.maximum(c, 0)], 0.0)
+    return {"numeric": float(numeric.mean()), "categorical": float(categorical.mean())}
 
 
 def column_errors(model: nn.Module, df, *, held_out: bool = False, batch_size: int | None = None):
