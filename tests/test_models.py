@@ -108,6 +108,7 @@ def test_seed_makes_init_reproducible_and_leaves_global_rng_alone():
         ("stackd", {"n_features": 4}, "did you mean 'stacked'"),
         ("stacked", {"n_features": 4, "hiden": [3]}, "did you mean 'hidden'"),
         ("stacked", {"n_features": 4, "activation": "eluu"}, "did you mean 'elu'"),
+        ("stacked", {"n_features": 4, "code_activation": "linaer"}, "code_activation=.*'linear'"),
         ("stacked", {"n_features": 4, "init": "kaiming"}, "he, xavier"),
         ("stacked", {"n_features": 4, "hidden": "3,x"}, "comma-separated"),
         ("stacked", {"n_features": 4, "output": "sigmoid"}, "bernoulli"),

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import suggest
-from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
+from .layers import ACTIVATIONS, dense_stack, init_linear, mirrored_decoder, parse_sizes
 from .losses import RECONSTRUCTION, l2_penalties
 
 OUTPUTS = tuple(RECONSTRUCTION)
@@ -229,6 +229,12 @@ def stacked(
     :class:`codings.losses.L2Penalty` for the seed's scale).
     """
     _check_positive("n_features", n_features)
+    if code_activation is not None and code_activation not in ACTIVATIONS:
+        raise ValueError(
+            f"code_activation={code_activation!r} is not known; choose one of "
+            f"{', '.join(ACTIVATIONS)}, or None (activation's)"
+            + suggest(code_activation, ACTIVATIONS)
+        )
     sizes = parse_sizes(hidden)
     if latent_dim is not None:
         sizes = sizes + (_check_positive("latent_dim", latent_dim),)
