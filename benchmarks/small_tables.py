@@ -69,14 +69,15 @@ def sizes_for(n_features: int) -> list[int]:
     return sizes if len(sizes) > 1 else sorted({*sizes, n_features - 1})
 
 
-def search(step, param: str, sizes, X, y) -> dict:
+def search(step, param: str, sizes, X, y, scale_codes: bool = False) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     logreg = LogisticRegression(max_iter=1000)
-    pipe = Pipeline([("scale", StandardScaler()), ("codes", step), ("logreg", logreg)])
+    after = [("scale_codes", StandardScaler())] if scale_codes else []
+    pipe = Pipeline([("scale", StandardScaler()), ("codes", step), *after, ("logreg", logreg)])
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the estimators' findings; the accuracy tells the story
@@ -128,7 +129,7 @@ def run(args) -> dict:
             runs = []
             for seed in (int(s) for s in args.seeds.split(",")):
                 ae = AutoencoderTransformer(random_state=seed, device="cpu", **params)
-                runs.append(search(ae, "latent_dim", sizes, X, y))
+                runs.append(search(ae, "latent_dim", sizes, X, y, args.scale_codes))
             row["autoencoder"] = over_seeds(runs) if len(runs) > 1 else runs[0]
         out["sets"][name] = row
         print(f"{name:14s} {len(X):4d}x{X.shape[1]:<3d}", end="")
@@ -180,6 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--params", default="{}", help="AutoencoderTransformer parameters, as JSON")
     p.add_argument(
         "--seeds", default="0", help="the autoencoder's random_state, one search each: 0,1,2"
+    )
+    p.add_argument(
+        "--scale-codes", action="store_true", help="a StandardScaler on the codings (autoencoder)"
     )
     p.add_argument("--label", default="defaults", help="the column's name in --report")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA pipeline")
