@@ -18,6 +18,7 @@ from nine numeric answers).
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/small_tables.py --json after.json
     python benchmarks/small_tables.py --sets wine --params '{"hidden": [64]}'   # one variant
     python benchmarks/small_tables.py --report before.json after.json           # the table
+    python benchmarks/small_tables.py --seeds 0,1,2 ...   # mean and standard error over seeds
 """
 
 from __future__ import annotations
@@ -68,25 +69,44 @@ def sizes_for(n_features: int) -> list[int]:
     return sizes if len(sizes) > 1 else sorted({*sizes, n_features - 1})
 
 
-def search(step, param: str, sizes, X, y) -> dict:
+def search(step, param: str, sizes, X, y, scale_codes: bool = False) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     logreg = LogisticRegression(max_iter=1000)
-    pipe = Pipeline([("scale", StandardScaler()), ("codes", step), ("logreg", logreg)])
+    after = [("scale_codes", StandardScaler())] if scale_codes else []
+    pipe = Pipeline([("scale", StandardScaler()), ("codes", step), *after, ("logreg", logreg)])
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the estimators' findings; the accuracy tells the story
         grid = GridSearchCV(pipe, {f"codes__{param}": sizes}, cv=5, n_jobs=1).fit(X, y)
     seconds = time.perf_counter() - t0
     by_size = grid.cv_results_["mean_test_score"]
+    best = grid.best_index_
+    folds = [grid.cv_results_[f"split{i}_test_score"][best] for i in range(5)]
     return {
         "accuracy": float(grid.best_score_),
+        "fold_se": float(np.std(folds, ddof=1) / np.sqrt(len(folds))),  # the CV's own noise
         "best_size": int(grid.best_params_[f"codes__{param}"]),
         "by_size": {int(s): float(a) for s, a in zip(sizes, by_size, strict=True)},
         "seconds": seconds,
+    }
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """One search per ``random_state``: the mean over seeds of the best accuracy and of the
+    accuracy at each size, the standard error over seeds, and the total seconds."""
+    acc = [r["accuracy"] for r in runs]
+    return {
+        "accuracy": float(np.mean(acc)),
+        "seed_se": float(np.std(acc, ddof=1) / np.sqrt(len(acc))),
+        "fold_se": float(np.mean([r["fold_se"] for r in runs])),
+        "best_size": max((r["best_size"] for r in runs), key=[r["best_size"] for r in runs].count),
+        "by_size": {s: float(np.mean([r["by_size"][s] for r in runs])) for s in runs[0]["by_size"]},
+        "seconds": float(sum(r["seconds"] for r in runs)),
+        "seeds": runs,
     }
 
 
@@ -106,15 +126,20 @@ def run(args) -> dict:
         if not args.no_pca:
             row["pca"] = search(PCA(random_state=0), "n_components", sizes, X, y)
         if not args.no_autoencoder:
-            ae = AutoencoderTransformer(random_state=0, device="cpu", **params)
-            row["autoencoder"] = search(ae, "latent_dim", sizes, X, y)
+            runs = []
+            for seed in (int(s) for s in args.seeds.split(",")):
+                ae = AutoencoderTransformer(random_state=seed, device="cpu", **params)
+                runs.append(search(ae, "latent_dim", sizes, X, y, args.scale_codes))
+            row["autoencoder"] = over_seeds(runs) if len(runs) > 1 else runs[0]
         out["sets"][name] = row
         print(f"{name:14s} {len(X):4d}x{X.shape[1]:<3d}", end="")
         for method in ("pca", "autoencoder"):
             if method in row:
                 a = row[method]
                 print(
-                    f"  {method} {a['accuracy']:.3f} (best size {a['best_size']}, "
+                    f"  {method} {a['accuracy']:.3f}"
+                    + (f" +-{a['seed_se']:.3f}" if "seed_se" in a else "")
+                    + f" [folds +-{a['fold_se']:.3f}] (best size {a['best_size']}, "
                     f"{a['seconds']:.1f} s) "
                     + " ".join(f"{s}:{v:.3f}" for s, v in a["by_size"].items()),
                     end="",
@@ -124,21 +149,25 @@ def run(args) -> dict:
 
 
 def report(paths: list[str]) -> None:
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    names = list(runs[0]["sets"])
+    every = [json.loads(Path(p).read_text()) for p in paths]
+    names = list(every[0]["sets"])
+    runs = [r for r in every if any("autoencoder" in row for row in r["sets"].values())]
     head = "| table | rows x features | PCA | " + " | ".join(
         f"autoencoder, {r['label']} | search (s)" for r in runs
     )
     print(head + " |")
     print("|---|---|---:|" + "---:|---:|" * len(runs))
     for name in names:
-        first = runs[0]["sets"][name]
-        pca = next((r["sets"][name]["pca"] for r in runs if "pca" in r["sets"].get(name, {})), None)
+        first = every[0]["sets"][name]
+        pca = next(
+            (r["sets"][name]["pca"] for r in every if "pca" in r["sets"].get(name, {})), None
+        )
         cells = []
         for r in runs:
             a = r["sets"].get(name, {}).get("autoencoder")
-            cells.append("-" if a is None else f"{a['accuracy']:.3f} | {a['seconds']:.0f}")
-        pca_cell = "-" if pca is None else f"{pca['accuracy']:.3f}"
+            se = "" if a is None or "seed_se" not in a else f" +-{a['seed_se']:.3f}"
+            cells.append("-" if a is None else f"{a['accuracy']:.3f}{se} | {a['seconds']:.0f}")
+        pca_cell = "-" if pca is None else f"{pca['accuracy']:.3f} (folds +-{pca['fold_se']:.3f})"
         print(
             f"| {name} | {first['rows']} x {first['features']} | {pca_cell} | "
             + " | ".join(cells)
@@ -150,6 +179,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", default=",".join(SETS))
     p.add_argument("--params", default="{}", help="AutoencoderTransformer parameters, as JSON")
+    p.add_argument(
+        "--seeds", default="0", help="the autoencoder's random_state, one search each: 0,1,2"
+    )
+    p.add_argument(
+        "--scale-codes", action="store_true", help="a StandardScaler on the codings (autoencoder)"
+    )
     p.add_argument("--label", default="defaults", help="the column's name in --report")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA pipeline")
     p.add_argument("--no-autoencoder", action="store_true", help="only the PCA pipeline")

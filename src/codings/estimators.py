@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_array
 from torch import nn
 
 from . import defaults, frames
+from .choices import parse_sizes
 from .datasets import Scaling, fit_scaling, flat_window_scaling
 from .diagnostics import check_data, check_model, warn
 from .errors import suggest
@@ -85,6 +86,8 @@ class NotFittedError(_SklearnNotFittedError):
 
 class _AutoencoderMixin:
     """Building, training, inference, pickling and saving; each estimator adds its own verbs."""
+
+    _linear_codes = False  # the small-table rule of codings read by a model after them
 
     _fitted_attrs: tuple[str, ...] = (
         "n_features_in_",
@@ -191,7 +194,10 @@ class _AutoencoderMixin:
     def _train_autoencoder(self, X: np.ndarray, seed: int, *, train: bool = True) -> None:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
-        model = build(frames.model_name(self), seed=seed, **self._builder_kwargs(X.shape[1]))
+        name, kwargs = frames.model_name(self), self._builder_kwargs(X.shape[1])
+        if self._linear_codes and name == "stacked" and "code_activation" not in kwargs:
+            kwargs = {**kwargs, **_small_table_codes(kwargs, *X.shape)}
+        model = build(name, seed=seed, **kwargs)
         table = frames.is_table_model(model)  # scaled by its schema; errors per cell, not MSE
         output = getattr(model, "output", "linear")
         self.scaling_ = None if table else self._fit_scaling(output, X)
@@ -393,6 +399,15 @@ class _AutoencoderMixin:
         self._builder_kwargs(1)
 
 
+def _small_table_codes(kwargs: dict, n_rows: int, n_features: int) -> dict:
+    """``{"code_activation": "linear"}`` where :func:`codings.defaults.code_activation` gives it
+    for a "stacked" model of these builder arguments, else ``{}``."""
+    hidden = kwargs.get("hidden", builder_params("stacked")["hidden"].default)
+    layers = len(parse_sizes(hidden)) + (kwargs.get("latent_dim") is not None)
+    act = defaults.code_activation(n_rows, n_features, layers)
+    return {} if act is None else {"code_activation": act}
+
+
 def _check_saved_estimator(path, info) -> None:
     from .checkpoint import CheckpointError
 
@@ -501,7 +516,11 @@ _PARAMS_DOC = """
         builders' He in the defaults study). For "stacked": hidden=(300, 150), latent_dim=None
         (the codings are the last hidden layer), activation="elu", output="linear" (or
         "bernoulli" for data in [0, 1]), l2=0.0, tied=False. Setting one the chosen model does
-        not take is an error.
+        not take is an error. On a small table (fewer than 2,000 rows and 300 columns) the
+        transformer and the classifier give "stacked" (with two layers or more) linear codings,
+        ``code_activation="linear"`` (:func:`codings.defaults.code_activation`: ELU codings lost
+        to PCA's for a linear model after them); ``model_params={"code_activation": "elu"}``
+        keeps the ELU ones.
     scale : {"auto", "standard", "minmax"} or None, default="auto"
         Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
@@ -655,6 +674,8 @@ class AutoencoderTransformer(
         self.verbose = verbose
         self.threads = threads
         self.train_options = train_options
+
+    _linear_codes = True  # defaults.code_activation: small tables get linear codings
 
     @_threaded
     def fit(self, X, y=None):
@@ -1049,6 +1070,8 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.threads = threads
         self.train_options = train_options
+
+    _linear_codes = True  # defaults.code_activation: small tables get linear codings
 
     @_threaded
     def fit(self, X, y, X_unlabeled=None):
