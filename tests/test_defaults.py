@@ -71,6 +71,17 @@ def test_code_activation_is_linear_on_small_tables_only():
     assert defaults.code_activation(150, 4, 1) is None  # one layer: its only non-linearity
 
 
+def test_small_table_hidden_is_one_layer_twice_as_wide_as_the_columns():
+    assert defaults.small_table_hidden(150, 4, 2) == (64,)  # iris: at least 64 units
+    assert defaults.small_table_hidden(569, 30, 8) == (64,)  # breast cancer
+    assert defaults.small_table_hidden(500, 64, 16) == (128,)  # the 8x8 digits: 2 x 64
+    assert defaults.small_table_hidden(1999, 299, 2) == (300,)  # never wider than 300
+    assert defaults.small_table_hidden(150, 4, None) is None  # the codings are hidden's last
+    assert defaults.small_table_hidden(2000, 4, 2) is None  # SMALL_ROWS rows: 300-150
+    assert defaults.small_table_hidden(150, 300, 2) is None  # SMALL_FEATURES columns
+    assert defaults.small_table_hidden(55_000, 784, 30) is None  # MNIST
+
+
 def test_explicit_epochs_pass_through_unchanged():
     assert stopping(7, None, 1000, 32) == (7, None, [], None)
     assert stopping(7, 2, 1000, 32) == (7, 2, [], None)

@@ -493,6 +493,30 @@ def test_transformer_gives_small_tables_linear_codings(tmp_path, monkeypatch):
     np.testing.assert_array_equal(large.transform(X), old.transform(X))
 
 
+def test_small_tables_with_a_code_size_get_one_hidden_layer(monkeypatch):
+    # defaults.small_table_hidden: hidden left at None, latent_dim set, a small table
+    X = np.random.default_rng(0).normal(size=(100, 40))
+    kw = dict(latent_dim=3, epochs=1, device="cpu", random_state=0)
+    est = AutoencoderTransformer(**kw).fit(X)
+    assert est.model_.config["kwargs"]["hidden"] == [80]  # 2 x 40 columns
+    assert est.model_.config["kwargs"]["code_activation"] == "linear"
+    asked = AutoencoderTransformer(**kw, hidden=(80,)).fit(X)
+    np.testing.assert_array_equal(est.transform(X), asked.transform(X))  # the rule is just that
+    clf = AutoencoderClassifier(**kw, classifier_epochs=1).fit(X, X[:, 0] > 0)
+    assert clf.autoencoder_.config["kwargs"]["hidden"] == [80]
+    # the user's hidden wins; no code size, the detector and large data keep the builder's
+    # 300-150
+    mine = AutoencoderTransformer(**kw, hidden=(16, 8)).fit(X)
+    assert mine.model_.config["kwargs"]["hidden"] == [16, 8]
+    for est in (
+        AutoencoderTransformer(epochs=1, device="cpu").fit(X),
+        AutoencoderOutlierDetector(**kw).fit(X),
+    ):
+        assert "hidden" not in est.model_.config["kwargs"]
+    monkeypatch.setattr(codings.defaults, "SMALL_ROWS", 100)  # 100 rows are now large data
+    assert "hidden" not in AutoencoderTransformer(**kw).fit(X).model_.config["kwargs"]
+
+
 def test_scaling_is_saved_and_applied_after_load(tmp_path, breast_cancer):
     X = breast_cancer
     est = AutoencoderTransformer(**FAST, latent_dim=2, random_state=0).fit(X)

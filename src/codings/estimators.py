@@ -195,6 +195,9 @@ class _AutoencoderMixin:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
         name, kwargs = frames.model_name(self), self._builder_kwargs(X.shape[1])
+        if self._linear_codes and name == "stacked" and "hidden" not in kwargs:
+            hidden = defaults.small_table_hidden(*X.shape, kwargs.get("latent_dim"))
+            kwargs = kwargs if hidden is None else {**kwargs, "hidden": hidden}
         if self._linear_codes and name == "stacked" and "code_activation" not in kwargs:
             kwargs = {**kwargs, **_small_table_codes(kwargs, *X.shape)}
         model = build(name, seed=seed, **kwargs)
@@ -520,7 +523,9 @@ _PARAMS_DOC = """
         transformer and the classifier give "stacked" (with two layers or more) linear codings,
         ``code_activation="linear"`` (:func:`codings.defaults.code_activation`: ELU codings lost
         to PCA's for a linear model after them); ``model_params={"code_activation": "elu"}``
-        keeps the ELU ones.
+        keeps the ELU ones. There, with ``latent_dim`` set and ``hidden`` left at None, they
+        also build one hidden layer of min(300, max(64, 2 * n_features)) units
+        (:func:`codings.defaults.small_table_hidden`) instead of 300-150.
     scale : {"auto", "standard", "minmax"} or None, default="auto"
         Per-feature scaling learned in ``fit`` (``scaling_``, saved with the model) and applied
         before the network in every method; ``inverse_transform`` maps back to ``X``'s units.
