@@ -1,7 +1,7 @@
 """The small-table rule in AutoencoderClassifier: linear codings against ELU ones.
 
 ``StandardScaler -> AutoencoderClassifier(mode=..., latent_dim=k, random_state=seed)`` at its
-defaults, with ``model_params={"code_activation": "elu"}`` (the codings before the rule) and
+defaults, with ``model_params={"coding_activation": "elu"}`` (the codings before the rule) and
 without (the rule: linear codings), ``cross_val_score`` on five stratified folds, seeds 0 and 1:
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/small_tables_classifier.py
@@ -29,7 +29,7 @@ def main() -> int:
     for name, k in (("iris", 3), ("wine", 4)):
         X, y = load(name)
         for mode in ("frozen", "finetune"):
-            for label, extra in (("elu", {"code_activation": "elu"}), ("rule", None)):
+            for label, extra in (("elu", {"coding_activation": "elu"}), ("rule", None)):
                 t0, acc = time.perf_counter(), []
                 for seed in (0, 1):
                     clf = AutoencoderClassifier(

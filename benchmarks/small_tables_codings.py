@@ -8,8 +8,8 @@ standard deviation per dimension on the training rows (PCA's beside). Mean accur
 and seeds, with its standard error over the 15 fits.
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/small_tables_codings.py \\
-        --params '{"model_params": {"code_activation": "elu"}}'      # the ELU codings
-    ... --params '{"model_params": {"code_activation": "linear"}}'    # linear codings
+        --params '{"model_params": {"coding_activation": "elu"}}'      # the ELU codings
+    ... --params '{"model_params": {"coding_activation": "linear"}}'    # linear codings
 """
 
 from __future__ import annotations

@@ -61,14 +61,14 @@ def test_small_data_epochs_is_a_step_budget_below_small_rows():
     assert defaults.small_data_epochs(55_000, 32) is None
 
 
-def test_code_activation_is_linear_on_small_tables_only():
-    assert defaults.code_activation(150, 4, 3) == "linear"  # iris, 300-150-latent_dim
-    assert defaults.code_activation(1999, 299, 2) == "linear"  # the largest small table
-    assert defaults.code_activation(2000, 4, 3) is None  # SMALL_ROWS rows: ELU, as before
-    assert defaults.code_activation(150, 300, 3) is None  # SMALL_FEATURES columns: likewise
-    assert defaults.code_activation(1000, 784, 2) is None  # 1,000 MNIST images
-    assert defaults.code_activation(55_000, 784, 2) is None  # MNIST
-    assert defaults.code_activation(150, 4, 1) is None  # one layer: its only non-linearity
+def test_coding_activation_is_linear_on_small_tables_only():
+    assert defaults.coding_activation(150, 4, 3) == "linear"  # iris, 300-150-latent_dim
+    assert defaults.coding_activation(1999, 299, 2) == "linear"  # the largest small table
+    assert defaults.coding_activation(2000, 4, 3) is None  # SMALL_ROWS rows: ELU, as before
+    assert defaults.coding_activation(150, 300, 3) is None  # SMALL_FEATURES columns: likewise
+    assert defaults.coding_activation(1000, 784, 2) is None  # 1,000 MNIST images
+    assert defaults.coding_activation(55_000, 784, 2) is None  # MNIST
+    assert defaults.coding_activation(150, 4, 1) is None  # one layer: its only non-linearity
 
 
 def test_small_table_hidden_is_one_layer_twice_as_wide_as_the_columns():

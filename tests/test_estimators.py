@@ -102,9 +102,9 @@ def test_builder_defaults_and_arguments():
     est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(X)
     assert est.latent_dim_ == 150  # stacked's default hidden=(300, 150)
     # None: the builder's default, but for init (codings.defaults.INIT) and, on a small table,
-    # the coding layer's activation (codings.defaults.code_activation)
+    # the coding layer's activation (codings.defaults.coding_activation)
     assert est.model_.config["kwargs"] == {
-        "n_features": 7, "init": "xavier", "code_activation": "linear"
+        "n_features": 7, "init": "xavier", "coding_activation": "linear"
     }  # fmt: skip
     lin = AutoencoderTransformer("linear", epochs=1, device="cpu", random_state=0).fit(X)
     assert lin.latent_dim_ == 2
@@ -113,7 +113,7 @@ def test_builder_defaults_and_arguments():
     ).fit(X)
     assert est.model_.config["kwargs"] == {
         "n_features": 7, "hidden": [6, 4], "activation": "tanh", "l2": 1e-3, "tied": True,
-        "init": "xavier", "code_activation": "linear",
+        "init": "xavier", "coding_activation": "linear",
     }  # fmt: skip
     assert isinstance(est.model_.decoder[0][0], TiedLinear)
 
@@ -445,19 +445,19 @@ def test_auto_epochs_on_small_data_train_a_fixed_budget_on_every_row(monkeypatch
     assert "val_loss" in large.history_.last and len(large.history_) != 250
 
 
-def _code_activation(model):
+def _coding_activation(model):
     return type(model.encoder[-1][1]).__name__, model.config["kwargs"]
 
 
 def test_transformer_gives_small_tables_linear_codings(tmp_path, monkeypatch):
-    # defaults.code_activation: on fewer than SMALL_ROWS rows and SMALL_FEATURES columns the
-    # transformer builds "stacked" with code_activation="linear" unless model_params names one.
+    # defaults.coding_activation: on fewer than SMALL_ROWS rows and SMALL_FEATURES columns the
+    # transformer builds "stacked" with coding_activation="linear" unless model_params names one.
     X = np.random.default_rng(0).normal(size=(100, 4))
     kw = dict(hidden=(8,), latent_dim=2, epochs=3, device="cpu", random_state=0)
     est = AutoencoderTransformer(**kw).fit(X)
-    act, config = _code_activation(est.model_)
-    assert act == "Identity" and config["code_activation"] == "linear"
-    asked = AutoencoderTransformer(**kw, model_params={"code_activation": "linear"}).fit(X)
+    act, config = _coding_activation(est.model_)
+    assert act == "Identity" and config["coding_activation"] == "linear"
+    asked = AutoencoderTransformer(**kw, model_params={"coding_activation": "linear"}).fit(X)
     np.testing.assert_array_equal(est.transform(X), asked.transform(X))  # the rule is just that
     back = AutoencoderTransformer.load(est.save(tmp_path / "t.safetensors"))
     np.testing.assert_array_equal(back.transform(X), est.transform(X))  # bit for bit
@@ -469,27 +469,27 @@ def test_transformer_gives_small_tables_linear_codings(tmp_path, monkeypatch):
         "autoencodertransformer1",
     ]
     # the user's choice wins
-    elu = AutoencoderTransformer(**kw, model_params={"code_activation": "elu"}).fit(X)
-    assert _code_activation(elu.model_)[0] == "ELU"
+    elu = AutoencoderTransformer(**kw, model_params={"coding_activation": "elu"}).fit(X)
+    assert _coding_activation(elu.model_)[0] == "ELU"
     assert np.any(elu.transform(X) != est.transform(X))
     # the classifier reads codings too; the detector (reconstruction errors), a one-layer
     # encoder, another model and larger data keep the builder's ELU codings
     det = AutoencoderOutlierDetector(**kw).fit(X)
     clf = AutoencoderClassifier(**kw, classifier_epochs=1).fit(X, X[:, 0] > 0)
-    assert _code_activation(det.model_)[0] == "ELU"
-    assert _code_activation(clf.autoencoder_)[0] == "Identity"
+    assert _coding_activation(det.model_)[0] == "ELU"
+    assert _coding_activation(clf.autoencoder_)[0] == "Identity"
     one = AutoencoderTransformer(hidden=(8,), epochs=1, device="cpu").fit(X)  # one layer
     assert (
-        _code_activation(one.model_)[0] == "ELU"
-        and "code_activation" not in one.model_.config["kwargs"]
+        _coding_activation(one.model_)[0] == "ELU"
+        and "coding_activation" not in one.model_.config["kwargs"]
     )
     sparse = AutoencoderTransformer("sparse", **kw).fit(X)  # not "stacked"
-    assert "code_activation" not in sparse.model_.config["kwargs"]
+    assert "coding_activation" not in sparse.model_.config["kwargs"]
     monkeypatch.setattr(codings.defaults, "SMALL_ROWS", 100)  # 100 rows are now large data
     large = AutoencoderTransformer(**kw).fit(X)
-    act, config = _code_activation(large.model_)
-    assert act == "ELU" and "code_activation" not in config  # built exactly as before
-    old = AutoencoderTransformer(**kw, model_params={"code_activation": None}).fit(X)
+    act, config = _coding_activation(large.model_)
+    assert act == "ELU" and "coding_activation" not in config  # built exactly as before
+    old = AutoencoderTransformer(**kw, model_params={"coding_activation": None}).fit(X)
     np.testing.assert_array_equal(large.transform(X), old.transform(X))
 
 
@@ -499,7 +499,7 @@ def test_small_tables_with_a_code_size_get_one_hidden_layer(monkeypatch):
     kw = dict(latent_dim=3, epochs=1, device="cpu", random_state=0)
     est = AutoencoderTransformer(**kw).fit(X)
     assert est.model_.config["kwargs"]["hidden"] == [80]  # 2 x 40 columns
-    assert est.model_.config["kwargs"]["code_activation"] == "linear"
+    assert est.model_.config["kwargs"]["coding_activation"] == "linear"
     asked = AutoencoderTransformer(**kw, hidden=(80,)).fit(X)
     np.testing.assert_array_equal(est.transform(X), asked.transform(X))  # the rule is just that
     clf = AutoencoderClassifier(**kw, classifier_epochs=1).fit(X, X[:, 0] > 0)

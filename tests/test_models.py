@@ -22,13 +22,13 @@ def test_latent_dim_appends_the_coding_layer():
     assert m.encode(torch.zeros(2, 10)).shape == (2, 3)
 
 
-def test_code_activation_is_the_coding_layers_alone():
+def test_coding_activation_is_the_coding_layers_alone():
     # None (the default): every encoder layer has `activation`, as before; "linear": the coding
     # layer is linear (its codings equal the last Linear's output, negatives below -1 too) and
     # nothing else changes: the same seed gives the same weights.
     elu = build("stacked", n_features=6, hidden=(5,), latent_dim=3, seed=0)
     lin = build(
-        "stacked", n_features=6, hidden=(5,), latent_dim=3, seed=0, code_activation="linear"
+        "stacked", n_features=6, hidden=(5,), latent_dim=3, seed=0, coding_activation="linear"
     )
     assert [type(b[1]).__name__ for b in elu.encoder] == ["ELU", "ELU"]
     assert [type(b[1]).__name__ for b in lin.encoder] == ["ELU", "Identity"]
@@ -40,7 +40,7 @@ def test_code_activation_is_the_coding_layers_alone():
         pre = lin.encoder[1][0](lin.encoder[0](x))  # the coding layer's Linear output
         assert torch.equal(lin.encode(x), pre)
         assert torch.equal(elu.encode(x), torch.nn.functional.elu(pre))
-    assert lin.config["kwargs"]["code_activation"] == "linear"
+    assert lin.config["kwargs"]["coding_activation"] == "linear"
 
 
 def test_tied_weights_are_one_parameter_optimised_once():
@@ -108,7 +108,11 @@ def test_seed_makes_init_reproducible_and_leaves_global_rng_alone():
         ("stackd", {"n_features": 4}, "did you mean 'stacked'"),
         ("stacked", {"n_features": 4, "hiden": [3]}, "did you mean 'hidden'"),
         ("stacked", {"n_features": 4, "activation": "eluu"}, "did you mean 'elu'"),
-        ("stacked", {"n_features": 4, "code_activation": "linaer"}, "code_activation=.*'linear'"),
+        (
+            "stacked",
+            {"n_features": 4, "coding_activation": "linaer"},
+            "coding_activation=.*'linear'",
+        ),
         ("stacked", {"n_features": 4, "init": "kaiming"}, "he, xavier"),
         ("stacked", {"n_features": 4, "hidden": "3,x"}, "comma-separated"),
         ("stacked", {"n_features": 4, "output": "sigmoid"}, "bernoulli"),

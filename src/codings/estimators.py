@@ -198,7 +198,7 @@ class _AutoencoderMixin:
         if self._linear_codes and name == "stacked" and "hidden" not in kwargs:
             hidden = defaults.small_table_hidden(*X.shape, kwargs.get("latent_dim"))
             kwargs = kwargs if hidden is None else {**kwargs, "hidden": hidden}
-        if self._linear_codes and name == "stacked" and "code_activation" not in kwargs:
+        if self._linear_codes and name == "stacked" and "coding_activation" not in kwargs:
             kwargs = {**kwargs, **_small_table_codes(kwargs, *X.shape)}
         model = build(name, seed=seed, **kwargs)
         table = frames.is_table_model(model)  # scaled by its schema; errors per cell, not MSE
@@ -403,12 +403,12 @@ class _AutoencoderMixin:
 
 
 def _small_table_codes(kwargs: dict, n_rows: int, n_features: int) -> dict:
-    """``{"code_activation": "linear"}`` where :func:`codings.defaults.code_activation` gives it
+    """``{"coding_activation": "linear"}`` where :func:`codings.defaults.coding_activation` gives it
     for a "stacked" model of these builder arguments, else ``{}``."""
     hidden = kwargs.get("hidden", builder_params("stacked")["hidden"].default)
     layers = len(parse_sizes(hidden)) + (kwargs.get("latent_dim") is not None)
-    act = defaults.code_activation(n_rows, n_features, layers)
-    return {} if act is None else {"code_activation": act}
+    act = defaults.coding_activation(n_rows, n_features, layers)
+    return {} if act is None else {"coding_activation": act}
 
 
 def _check_saved_estimator(path, info) -> None:
@@ -521,8 +521,8 @@ _PARAMS_DOC = """
         "bernoulli" for data in [0, 1]), l2=0.0, tied=False. Setting one the chosen model does
         not take is an error. On a small table (fewer than 2,000 rows and 300 columns) the
         transformer and the classifier give "stacked" (with two layers or more) linear codings,
-        ``code_activation="linear"`` (:func:`codings.defaults.code_activation`: ELU codings lost
-        to PCA's for a linear model after them); ``model_params={"code_activation": "elu"}``
+        ``coding_activation="linear"`` (:func:`codings.defaults.coding_activation`: ELU codings lost
+        to PCA's for a linear model after them); ``model_params={"coding_activation": "elu"}``
         keeps the ELU ones. There, with ``latent_dim`` set and ``hidden`` left at None, they
         also build one hidden layer of min(300, max(64, 2 * n_features)) units
         (:func:`codings.defaults.small_table_hidden`) instead of 300-150.
@@ -680,7 +680,7 @@ class AutoencoderTransformer(
         self.threads = threads
         self.train_options = train_options
 
-    _linear_codes = True  # defaults.code_activation: small tables get linear codings
+    _linear_codes = True  # defaults.coding_activation: small tables get linear codings
 
     @_threaded
     def fit(self, X, y=None):
@@ -1076,7 +1076,7 @@ class AutoencoderClassifier(_AutoencoderMixin, ClassifierMixin, BaseEstimator):
         self.threads = threads
         self.train_options = train_options
 
-    _linear_codes = True  # defaults.code_activation: small tables get linear codings
+    _linear_codes = True  # defaults.coding_activation: small tables get linear codings
 
     @_threaded
     def fit(self, X, y, X_unlabeled=None):

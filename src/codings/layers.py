@@ -24,11 +24,12 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 INITS = ("he", "xavier", "lecun", "torch")
 
 
-def activation(name: str) -> nn.Module:
-    """A fresh activation module by name (elu, relu, selu, sigmoid, tanh, linear)."""
+def activation(name: str, param: str = "activation") -> nn.Module:
+    """A fresh activation module by name (elu, relu, selu, sigmoid, tanh, linear); ``param``
+    is the argument an unknown name is reported as."""
     if name not in ACTIVATIONS:
         raise ValueError(
-            f"activation={name!r} is not known; choose one of {', '.join(ACTIVATIONS)}"
+            f"{param}={name!r} is not known; choose one of {', '.join(ACTIVATIONS)}"
             + suggest(name, ACTIVATIONS)
         )
     return ACTIVATIONS[name]()
@@ -110,8 +111,10 @@ def dense_stack(
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         lin = nn.Linear(n_in, n_out)
         init_linear(lin, init)
-        name = act if (i < len(sizes) - 2 or last_activation is None) else last_activation
-        blocks.append(nn.Sequential(lin, activation(name)))
+        if i < len(sizes) - 2 or last_activation is None:
+            blocks.append(nn.Sequential(lin, activation(act)))
+        else:  # the coding layer: the builders' coding_activation
+            blocks.append(nn.Sequential(lin, activation(last_activation, "coding_activation")))
     return nn.Sequential(*blocks)
 
 

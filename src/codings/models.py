@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .errors import suggest
-from .layers import ACTIVATIONS, dense_stack, init_linear, mirrored_decoder, parse_sizes
+from .layers import dense_stack, init_linear, mirrored_decoder, parse_sizes
 from .losses import RECONSTRUCTION, l2_penalties
 
 OUTPUTS = tuple(RECONSTRUCTION)
@@ -218,28 +218,22 @@ def stacked(
     output: str = "linear",
     l2: float = 0.0,
     tied: bool = False,
-    code_activation: str | None = None,
+    coding_activation: str | None = None,
 ) -> Autoencoder:
     """A deep autoencoder: ``hidden`` (then ``latent_dim``, if given) mirrored for the decoder.
 
-    The last encoder layer is the coding layer; ``code_activation`` is its activation (None:
+    The last encoder layer is the coding layer; ``coding_activation`` is its activation (None:
     ``activation``; "linear": linear code units, as in Hinton and Salakhutdinov, 2006).
     ``tied=True`` makes each decoder layer use the transpose of its mirror's weight. ``l2`` weighs
     the sum of squared weights against the per-example loss (see
     :class:`codings.losses.L2Penalty` for the seed's scale).
     """
     _check_positive("n_features", n_features)
-    if code_activation is not None and code_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"code_activation={code_activation!r} is not known; choose one of "
-            f"{', '.join(ACTIVATIONS)}, or None (activation's)"
-            + suggest(code_activation, ACTIVATIONS)
-        )
     sizes = parse_sizes(hidden)
     if latent_dim is not None:
         sizes = sizes + (_check_positive("latent_dim", latent_dim),)
     encoder = dense_stack(
-        (n_features, *sizes), activation, init=init, last_activation=code_activation
+        (n_features, *sizes), activation, init=init, last_activation=coding_activation
     )
     decoder = mirrored_decoder(encoder, activation, init=init, tied=tied)
     penalties = l2_penalties(l2)
