@@ -195,11 +195,8 @@ class _AutoencoderMixin:
         """Build the model on ``X`` and train it (``train=False``: initialise only)."""
         self._check_training_params()
         name, kwargs = frames.model_name(self), self._builder_kwargs(X.shape[1])
-        if self._linear_codes and name == "stacked" and "hidden" not in kwargs:
-            hidden = defaults.small_table_hidden(*X.shape, kwargs.get("latent_dim"))
-            kwargs = kwargs if hidden is None else {**kwargs, "hidden": hidden}
-        if self._linear_codes and name == "stacked" and "coding_activation" not in kwargs:
-            kwargs = {**kwargs, **_small_table_codes(kwargs, *X.shape)}
+        if self._linear_codes and name == "stacked":
+            kwargs = _small_table_kwargs(kwargs, *X.shape)
         model = build(name, seed=seed, **kwargs)
         table = frames.is_table_model(model)  # scaled by its schema; errors per cell, not MSE
         output = getattr(model, "output", "linear")
@@ -402,13 +399,23 @@ class _AutoencoderMixin:
         self._builder_kwargs(1)
 
 
-def _small_table_codes(kwargs: dict, n_rows: int, n_features: int) -> dict:
-    """``{"coding_activation": "linear"}`` where :func:`codings.defaults.coding_activation` gives it
-    for a "stacked" model of these builder arguments, else ``{}``."""
-    hidden = kwargs.get("hidden", builder_params("stacked")["hidden"].default)
-    layers = len(parse_sizes(hidden)) + (kwargs.get("latent_dim") is not None)
-    act = defaults.coding_activation(n_rows, n_features, layers)
-    return {} if act is None else {"coding_activation": act}
+def _small_table_kwargs(kwargs: dict, n_rows: int, n_features: int) -> dict:
+    """A "stacked" model's builder arguments with the small-table rules applied where the user
+    left them unset: ``hidden`` (:func:`codings.defaults.small_table_hidden`), then
+    ``coding_activation`` (:func:`codings.defaults.coding_activation`, which counts the layers
+    of the resulting encoder)."""
+    kwargs = dict(kwargs)
+    if "hidden" not in kwargs:
+        hidden = defaults.small_table_hidden(n_rows, n_features, kwargs.get("latent_dim"))
+        if hidden is not None:
+            kwargs["hidden"] = hidden
+    if "coding_activation" not in kwargs:
+        hidden = kwargs.get("hidden", builder_params("stacked")["hidden"].default)
+        layers = len(parse_sizes(hidden)) + (kwargs.get("latent_dim") is not None)
+        act = defaults.coding_activation(n_rows, n_features, layers)
+        if act is not None:
+            kwargs["coding_activation"] = act
+    return kwargs
 
 
 def _check_saved_estimator(path, info) -> None:
