@@ -137,7 +137,12 @@ def check_data(model: nn.Module, X) -> list[Finding]:
 
 
 def check_model(
-    model: nn.Module, X_train, X_val=None, *, model_mse: float | None = None
+    model: nn.Module,
+    X_train,
+    X_val=None,
+    *,
+    model_mse: float | None = None,
+    losses: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], list[Finding]]:
     """Compare a trained model with the mean and PCA baselines; check its codings vary.
 
@@ -151,6 +156,9 @@ def check_model(
         Held-out rows the errors are measured on (default: ``X_train``).
     model_mse : float, optional
         The model's per-feature MSE on ``X_val``, if already known (``evaluate(...)["mse"]``).
+    losses : dict, optional
+        ``evaluate(model, X_val)``, if already known: a table model's loss parts are read
+        from it.
 
     Returns
     -------
@@ -165,7 +173,7 @@ def check_model(
     if len(X_train) == 0 or len(X_eval) == 0:
         return {}, []
     if getattr(model, "output", None) == "table":  # rows of codes and flags: not their MSE
-        return _table_baselines(model, X_train, X_eval)
+        return _table_baselines(model, X_train, X_eval, losses)
     if model_mse is None:
         model_mse = evaluate(model, X_eval)["mse"]
     mu = _mean(X_train)  # (D,)
@@ -208,12 +216,12 @@ def check_model(
     return metrics, findings
 
 
-def _table_baselines(model: nn.Module, X_train, X_eval) -> tuple[dict[str, float], list]:
+def _table_baselines(model: nn.Module, X_train, X_eval, parts) -> tuple[dict[str, float], list]:
     from .tables import baseline_losses
 
     base = baseline_losses(model, X_train, X_eval)
     metrics = {f"baseline_{k}": v for k, v in base.items()}
-    parts = evaluate(model, X_eval)
+    parts = evaluate(model, X_eval) if parts is None else parts
     mine = sum(parts.get(k, 0.0) for k in base)
     guess = sum(base.values())
     if guess > 1e-12 and mine > MEAN_MARGIN * guess:
