@@ -60,6 +60,8 @@ def test_thirty_steps_equal_torchs_nadam(kw):
         assert a["state"][i].keys() == b["state"][i].keys()
         for k, v in a["state"][i].items():
             assert v.dtype == b["state"][i][k].dtype and v.shape == b["state"][i][k].shape
+            if k in ("step", "mu_product"):  # bookkeeping, one foreach op: torch's bit for bit
+                assert torch.equal(b["state"][i][k], v), (k, b["state"][i][k], v)
             # exp_avg is recovered from the kernel's mix (x + (a/b)(x - g)): a few float32
             # roundings of the gradients' scale (1 here), far below what one step moves it
             torch.testing.assert_close(b["state"][i][k], v, rtol=1e-5, atol=1e-6)

@@ -96,19 +96,24 @@ class FusedNAdam(torch.optim.NAdam):
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         # Parameters with the same step count and momentum product share one kernel call
-        # (all of them, unless some were frozen for a while).
+        # (all of them, unless some were frozen for a while), and their step and momentum
+        # product tensors one foreach update each: a step's bookkeeping is a few operations,
+        # not four per parameter.
         buckets: dict[tuple, list[torch.Tensor]] = {}
         for p in params:
             state = self.state[p]
-            state["step"] += 1
-            t = float(state["step"])
+            step, prod = state["step"], state["mu_product"]
+            key = (p.device, p.dtype, prod.dtype, float(step), float(prod))
+            buckets.setdefault(key, []).append(p)
+        for (device, _, _, _, _), ps in buckets.items():
+            steps = [self.state[p]["step"] for p in ps]
+            torch._foreach_add_(steps, 1.0)
+            t = float(steps[0])
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * decay)))
-            state["mu_product"] *= mu  # in its own dtype, as torch's step does
-            prod = float(state["mu_product"])
-            key = (p.device, p.dtype, t, mu, mu_next, prod)
-            buckets.setdefault(key, []).append(p)
-        for (device, _, t, mu, mu_next, prod), ps in buckets.items():
+            prods = [self.state[p]["mu_product"] for p in ps]
+            torch._foreach_mul_(prods, mu)  # in its own dtype, as torch's step does
+            prod = float(prods[0])
             a = lr * (1.0 - mu) / (1.0 - prod)  # the weight of the gradient
             b = lr * mu_next / (1.0 - prod * mu_next)  # the weight of the new first moment
             # lr = 0: a = b = 0, and beta1 leaves the kernel's first moment at NAdam's m'
@@ -120,14 +125,14 @@ class FusedNAdam(torch.optim.NAdam):
                 else:
                     grads = torch._foreach_add(grads, ps, alpha=wd)
             exp_avgs = [self.state[p]["exp_avg"] for p in ps]
-            steps = torch.full((), t, dtype=torch.float32, device=device)
+            kernel_step = torch.full((), t, dtype=torch.float32, device=device)
             torch._fused_adam_(
                 ps,
                 grads,
                 exp_avgs,  # m becomes x = beta m + (1 - beta) g = (a g + b m') / (a + b)
                 [self.state[p]["exp_avg_sq"] for p in ps],
                 [],
-                [steps] * len(ps),
+                [kernel_step] * len(ps),
                 lr=(a + b) * (1.0 - beta**t),  # the kernel divides by 1 - beta^t
                 beta1=beta,
                 beta2=beta2,
