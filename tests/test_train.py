@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from codings import TrainingDiverged, build, evaluate, fit
 from codings.train import History, resolve_device
@@ -412,6 +413,22 @@ def test_non_finite_starting_weights_are_refused():
         next(m.parameters())[0, 0] = float("inf")
     with pytest.raises(ValueError, match="the model has non-finite weights before training"):
         fit(m, _data(), epochs=1)
+
+
+def test_nonfinite_weights_names_exactly_the_tensors_with_nan_or_infinity():
+    from codings.train import _nonfinite_weights
+
+    m = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2), nn.Linear(2, 2), nn.BatchNorm1d(2))
+    assert _nonfinite_weights(m) == []
+    with torch.no_grad():
+        m[0].weight[1, 2] = float("nan")
+        m[1].bias[0] = -float("inf")
+        # Finite, but their sum overflows to infinity: not reported
+        m[2].weight.fill_(3e38)
+    assert _nonfinite_weights(m) == ["0.weight", "1.bias"]
+    with torch.no_grad():
+        m[3].running_var[1] = float("inf")  # a buffer counts too; the integer one is skipped
+    assert _nonfinite_weights(m) == ["0.weight", "1.bias", "3.running_var"]
 
 
 def _stop_at(n):
