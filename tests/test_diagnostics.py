@@ -62,6 +62,17 @@ def test_pca_mse_is_the_discarded_eigenvalues_over_the_features(rng):
         assert pca_mse(X, X, k) == pytest.approx(expected, rel=1e-5)
 
 
+def test_pca_mse_on_its_training_rows_from_eigenvalues_equals_the_projection(rng):
+    # pca_mse(X, X) sums discarded eigenvalues; on a copy of X it projects every row. Both
+    # against the float64 eigenvalues of X's covariance (X is float32, as the callers' is).
+    X = (rng.normal(size=(400, 30)) @ rng.normal(size=(30, 30)) + 2.0).astype(np.float32)
+    eig = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False, bias=True))
+    for k in (1, 10, 29):
+        expected = eig[: 30 - k].sum() / 30
+        assert pca_mse(X, X, k) == pytest.approx(expected, rel=1e-6)
+        assert pca_mse(X, X.copy(), k) == pytest.approx(expected, rel=1e-4)
+
+
 def test_pca_mse_on_held_out_rows_equals_scikit_learns_pca(rng):
     X = rng.normal(size=(300, 10)) @ rng.normal(size=(10, 10))
     train, val = X[:200], X[200:]

@@ -308,6 +308,14 @@ def pca_mse(
     if d <= 2048:
         # The Gram matrix in float32 (half the time of float64, and only the directions are
         # taken from it); the errors below are summed in float64.
+        if X_eval is X_train and len(A) == len(X_train):
+            # Measured on every row it is fitted on: the discarded eigenvalues are the error.
+            # Eigenvalues alone take half the time of the directions and need no projection
+            # after them (60 against 95 ms for 1,000 rows of 784). The small eigenvalues need
+            # the Gram matrix in float64: float32's rounding of it is of their order.
+            A64 = A.astype(np.float64)
+            discarded = float(np.linalg.eigvalsh(A64.T @ A64)[: d - k].sum())  # ascending
+            return max(discarded, 0.0) / (len(A) * d)
         _, V = np.linalg.eigh((A.T @ A).astype(np.float64))  # ascending eigenvalues
         P = V[:, -k:]  # (D, k): the top k principal directions
     else:
