@@ -98,13 +98,22 @@ def test_linear_model_reconstructs_rank2_data_exactly(rank2):
 
 
 def test_builder_defaults_and_arguments():
-    X = np.random.default_rng(0).random((20, 7))
-    est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(X)
+    wide = np.random.default_rng(0).random((20, 200))
+    est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(wide)
     assert est.latent_dim_ == 150  # stacked's default hidden=(300, 150)
     # None: the builder's default, but for init (codings.defaults.INIT) and, on a small table,
     # the coding layer's activation (codings.defaults.coding_activation)
     assert est.model_.config["kwargs"] == {
-        "n_features": 7, "init": "xavier", "coding_activation": "linear"
+        "n_features": 200, "init": "xavier", "coding_activation": "linear"
+    }  # fmt: skip
+    # 150 features or fewer: 300-150 would not compress, so one hidden layer and half the
+    # features as codings (codings.defaults.small_input_code)
+    X = np.random.default_rng(0).random((20, 7))
+    est = AutoencoderTransformer(epochs=1, device="cpu", random_state=0).fit(X)
+    assert est.latent_dim_ == 3
+    assert est.model_.config["kwargs"] == {
+        "n_features": 7, "hidden": [64], "latent_dim": 3, "init": "xavier",
+        "coding_activation": "linear",
     }  # fmt: skip
     lin = AutoencoderTransformer("linear", epochs=1, device="cpu", random_state=0).fit(X)
     assert lin.latent_dim_ == 2
@@ -504,15 +513,13 @@ def test_small_tables_with_a_code_size_get_one_hidden_layer(monkeypatch):
     np.testing.assert_array_equal(est.transform(X), asked.transform(X))  # the rule is just that
     clf = AutoencoderClassifier(**kw, classifier_epochs=1).fit(X, X[:, 0] > 0)
     assert clf.autoencoder_.config["kwargs"]["hidden"] == [80]
-    # the user's hidden wins; no code size, the detector and large data keep the builder's
-    # 300-150
+    # the user's hidden wins; the detector with a code size and large data keep the builder's
+    # 300-150; no code size on 40 features: defaults.small_input_code's 80 units, 20 codings
     mine = AutoencoderTransformer(**kw, hidden=(16, 8)).fit(X)
     assert mine.model_.config["kwargs"]["hidden"] == [16, 8]
-    for est in (
-        AutoencoderTransformer(epochs=1, device="cpu").fit(X),
-        AutoencoderOutlierDetector(**kw).fit(X),
-    ):
-        assert "hidden" not in est.model_.config["kwargs"]
+    assert "hidden" not in AutoencoderOutlierDetector(**kw).fit(X).model_.config["kwargs"]
+    auto = AutoencoderTransformer(epochs=1, device="cpu").fit(X).model_.config["kwargs"]
+    assert (auto["hidden"], auto["latent_dim"]) == ([80], 20)
     monkeypatch.setattr(codings.defaults, "SMALL_ROWS", 100)  # 100 rows are now large data
     assert "hidden" not in AutoencoderTransformer(**kw).fit(X).model_.config["kwargs"]
 
@@ -678,3 +685,28 @@ def test_verbose_1_prints_each_layerwise_phase_and_its_epochs(capsys, rank2):
         "fine-tuning: all 2 layer pairs together",
     ]
     assert sum(line.split()[0] == "epoch" for line in lines if line.split()) == 3  # 3 tables
+
+
+@pytest.mark.parametrize(
+    ("n_features", "hidden", "latent"),
+    [(1, [64], 1), (4, [64], 2), (13, [64], 6), (64, [128], 32), (150, [300], 75),
+     (151, None, None)],
+)  # fmt: skip
+def test_the_default_network_has_fewer_codings_than_features(n_features, hidden, latent):
+    """defaults.small_input_code: stacked's 300-150 gives 150 codings, which compress nothing
+    on 150 features or fewer; there the estimators (the detector too) and the command line
+    build one hidden layer and half the features as codings (one for one feature), unless
+    hidden or latent_dim is chosen; the regularised models keep their overcomplete codes."""
+    from codings.specs import builder_kwargs
+
+    X = np.random.default_rng(0).random((12, n_features))
+    det = AutoencoderOutlierDetector(epochs=1, device="cpu", random_state=0).fit(X)
+    kwargs = det.model_.config["kwargs"]
+    assert (kwargs.get("hidden"), kwargs.get("latent_dim")) == (hidden, latent)
+    assert det.latent_dim_ == (latent or 150)
+    assert builder_kwargs("stacked", n_features, {}).get("latent_dim") == latent
+    code = builder_kwargs("stacked", n_features, {"latent_dim": 2})
+    assert code["latent_dim"] == 2 and "hidden" not in code
+    layers = builder_kwargs("stacked", n_features, {"hidden": (8,)})
+    assert layers["hidden"] == (8,) and "latent_dim" not in layers
+    assert "latent_dim" not in builder_kwargs("denoising", n_features, {})

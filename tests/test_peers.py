@@ -7,6 +7,7 @@ elsewhere and run with that environment's Python (``.venv-pythae/bin/python -m p
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,7 +163,6 @@ def test_speed_table_lists_each_contender_with_pyods_time_over_it():
 
 
 def test_the_unfused_contender_trains_with_torchs_nadam_and_puts_the_default_back():
-    import numpy as np
 
     import codings.train as train
     from codings.optimizers import FusedNAdam
@@ -200,7 +200,6 @@ def test_the_unfused_contender_trains_with_torchs_nadam_and_puts_the_default_bac
 
 def test_pyod_gets_the_rows_the_tables_baselines_get():
     pd = pytest.importorskip("pandas")
-    import numpy as np
 
     ts = load("pyod_tables_series")
     df = pd.DataFrame(
@@ -215,7 +214,6 @@ def test_pyod_gets_the_rows_the_tables_baselines_get():
 
 
 def test_tables_series_metrics_summary_and_table():
-    import numpy as np
 
     ts = load("pyod_tables_series")
     m = ts.metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
@@ -279,3 +277,45 @@ def test_the_series_run_reproduces_the_series_suites_own_codings_numbers():
     (label,) = [k for k in own if k.startswith("codings stacked")]
     assert row["roc_auc"] == own[label]["roc_auc"]
     assert row["best_f1"] == own[label]["best_f1"]
+
+
+def test_injected_segments_are_where_inject_puts_its_labels():
+    ts = load("pyod_tables_series")
+    suite = ts.bench_module("series_anomaly")
+    X = np.random.default_rng(0).normal(size=(3000, 3)).astype(np.float32)
+    _, y = suite.inject(X, 1500, seed=4)
+    segments = suite.injected_segments(len(X), 1500)
+    assert [k for k, _ in segments] == list(suite.KINDS)
+    marked = np.zeros(len(X), dtype=bool)
+    for _, seg in segments:
+        marked[seg] = True
+    assert np.array_equal(marked, y == 1)
+
+
+def test_the_codings_window_error_row_shares_the_fit_and_spreads_window_errors():
+    pytest.importorskip("pandas")
+    ts = load("pyod_tables_series")
+    step, window = ts.series_runs(
+        ["KDD-TSAD_135"], 64, 0, detectors=["codings", "codings (window errors)"]
+    )
+    assert step["fit_s"] == window["fit_s"]  # one fit, timed once
+    assert step["roc_auc"] != window["roc_auc"] or step["ap"] != window["ap"]
+    assert not any(k.startswith("auc_") for k in step)  # a labelled anomaly: no kinds
+    rows = [{"suite": "series", "data": "d", "detector": "x", "auc_spike": 0.5, "auc_level": 1}]
+    assert ts.kinds_table(rows).splitlines()[2] == "| d | x | 0.500 | 1.000 |"
+
+
+def test_fit_parts_times_every_part_of_the_same_training(monkeypatch):
+    parts = load("fit_parts")
+    monkeypatch.setattr(parts, "EPOCHS", 2)
+    X = np.random.default_rng(0).random((70, 20)).astype(np.float32)  # 3 batches an epoch
+    runs = parts.contenders(X)
+    assert list(runs) == [
+        "floor", "fused step only", "+ fused Adam", "+ FusedNAdam", "codings.fit", "detector"
+    ]  # fmt: skip
+    floor = runs["floor"]()
+    assert floor["floor_s"] == floor["matmul_s"] + floor["update_s"] > 0
+    for name in ("fused step only", "+ FusedNAdam"):
+        runs[name]()
+    assert len(runs["codings.fit"]()) == 2  # its history: two epochs
+    assert len(runs["detector"]().history_) == 2

@@ -173,3 +173,26 @@ def stopping(epochs: int | None, patience: int | None, n_rows: int, batch_size: 
         return epochs, patience, [], None
     stopper = EarlyStopping(auto_patience(n_rows, batch_size) if patience is None else patience)
     return auto_epochs(n_rows, batch_size), stopper.patience, [stopper], stopper
+
+
+def small_input_code(n_features: int, default_hidden) -> tuple[tuple[int], int] | None:
+    """(hidden, latent_dim) for the plain dense ``stacked`` model when neither is chosen and
+    its default layers (``default_hidden``, 300-150) would give at least as many codings as
+    there are features: one hidden layer of ``min(300, max(64, 2 * n_features))`` units, then
+    ``max(1, n_features // 2)`` codings (half the features, as the table model's default).
+    None where the default is already a bottleneck (more than 150 features).
+
+    Why (BENCHMARKS.md, "Side by side with pyod and pythae"): with 150 codings for 13 features
+    nothing makes the network compress, so it learns to copy its input, outliers included.
+    The outlier detector at its defaults on wine (178 rows, 13 columns, 10% corrupted rows)
+    had a ROC AUC of 0.711 over three seeds; with this code 0.840 (pyod's AutoEncoder 0.785,
+    DeepSVDD 0.805). On the 64-step windows of KDD-TSAD_135 it kept its score (0.999 against
+    0.996), in half the fitting time. ``codings train stacked --data iris`` gave 150 codings
+    for 4 features and a warning; it now gives 2. The regularised builders (denoising,
+    sparse, contractive, ...) keep their overcomplete defaults: their penalty or noise is what
+    stops them copying.
+    """
+    sizes = tuple(default_hidden)
+    if not sizes or sizes[-1] < n_features:
+        return None
+    return (min(300, max(64, 2 * n_features)),), max(1, n_features // 2)

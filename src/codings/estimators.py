@@ -525,7 +525,11 @@ _PARAMS_DOC = """
         except ``init``: None is Glorot ("xavier", :data:`codings.defaults.INIT`, better than the
         builders' He in the defaults study). For "stacked": hidden=(300, 150), latent_dim=None
         (the codings are the last hidden layer), activation="elu", output="linear" (or
-        "bernoulli" for data in [0, 1]), l2=0.0, tied=False. Setting one the chosen model does
+        "bernoulli" for data in [0, 1]), l2=0.0, tied=False. With both ``hidden`` and
+        ``latent_dim`` left at None on 150 features or fewer, where 300-150 would give at least
+        as many codings as features, "stacked" gets one hidden layer of min(300, max(64, 2 *
+        n_features)) units and n_features // 2 codings instead
+        (:func:`codings.defaults.small_input_code`). Setting one the chosen model does
         not take is an error. On a small table (fewer than 2,000 rows and 300 columns) the
         transformer and the classifier give "stacked" (with two layers or more) linear codings,
         ``coding_activation="linear"`` (:func:`codings.defaults.coding_activation`: ELU codings lost

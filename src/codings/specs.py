@@ -88,6 +88,10 @@ def builder_kwargs(
         kwargs["image_shape"] = list(image_shape)
     if image_shape is not None and "sequence_shape" in params and "sequence_shape" not in kwargs:
         kwargs["sequence_shape"] = list(image_shape)  # (time steps, channels): a 3-D file's
+    if name == "stacked" and "hidden" not in kwargs and "latent_dim" not in kwargs:
+        small = defaults.small_input_code(n_features, params["hidden"].default)
+        if small is not None:  # the default would give no fewer codings than features
+            kwargs["hidden"], kwargs["latent_dim"] = small
     if "init" in params and "init" not in kwargs:
         kwargs["init"] = defaults.INIT  # the defaults study's (the builders keep the chapter's he)
     return kwargs
