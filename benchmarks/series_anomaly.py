@@ -67,6 +67,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+KINDS = ("level shift", "stuck sensor", "noise burst", "amplitude x3", "spike")
+
+
+def injected_segments(n_steps: int, start: int) -> list[tuple[str, slice]]:
+    """Where :func:`inject` puts each kind of anomaly in a series of ``n_steps`` steps."""
+    slots = np.linspace(start + 200, n_steps - 300, len(KINDS)).astype(int)
+    return [
+        (kind, slice(int(t0), int(t0) + (1 if kind == "spike" else 100)))
+        for kind, t0 in zip(KINDS, slots, strict=True)
+    ]
+
+
 def inject(X: np.ndarray, start: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Five anomalies in X[start:], each on one channel, in units of that channel's standard
     deviation; returns the changed copy and the labels (1 on the changed steps)."""
@@ -74,12 +86,9 @@ def inject(X: np.ndarray, start: int, seed: int) -> tuple[np.ndarray, np.ndarray
     X = X.copy()
     y = np.zeros(len(X), dtype=np.int8)
     std = X[:start].std(0)
-    kinds = ("level shift", "stuck sensor", "noise burst", "amplitude x3", "spike")
-    slots = np.linspace(start + 200, len(X) - 300, len(kinds)).astype(int)
-    for kind, t0 in zip(kinds, slots, strict=True):
+    for kind, seg in injected_segments(len(X), start):
         c = int(rng.integers(X.shape[1]))
-        n = 1 if kind == "spike" else 100
-        seg = slice(t0, t0 + n)
+        t0, n = seg.start, seg.stop - seg.start
         if kind == "level shift":
             X[seg, c] += 3 * std[c]
         elif kind == "stuck sensor":
