@@ -306,8 +306,6 @@ def pca_mse(
     d = mu.shape[0]
     A = (_rows(X_train, max_rows).reshape(-1, d) - mu).astype(np.float32)  # (m, D)
     if d <= 2048:
-        # The Gram matrix in float32 (half the time of float64, and only the directions are
-        # taken from it); the errors below are summed in float64.
         if X_eval is X_train and len(A) == len(X_train):
             # Measured on every row it is fitted on: the discarded eigenvalues are the error.
             # Eigenvalues alone take half the time of the directions and need no projection
@@ -316,6 +314,8 @@ def pca_mse(
             A64 = A.astype(np.float64)
             discarded = float(np.linalg.eigvalsh(A64.T @ A64)[: d - k].sum())  # ascending
             return max(discarded, 0.0) / (len(A) * d)
+        # The Gram matrix in float32 (half the time of float64, and only the directions are
+        # taken from it); the errors below are summed in float64.
         _, V = np.linalg.eigh((A.T @ A).astype(np.float64))  # ascending eigenvalues
         P = V[:, -k:]  # (D, k): the top k principal directions
     else:
