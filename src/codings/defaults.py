@@ -116,6 +116,11 @@ def small_table_hidden(n_rows: int, n_features: int, latent_dim: int | None) -> 
     """
     if latent_dim is None or n_rows >= SMALL_ROWS or n_features >= SMALL_FEATURES:
         return None
+    return _one_hidden_layer(n_features)
+
+
+def _one_hidden_layer(n_features: int) -> tuple[int]:
+    """The one hidden layer of the small-input rules: twice the features, 64 to 300 units."""
     return (min(300, max(64, 2 * n_features)),)
 
 
@@ -195,4 +200,4 @@ def small_input_code(n_features: int, default_hidden) -> tuple[tuple[int], int] 
     sizes = tuple(default_hidden)
     if not sizes or sizes[-1] < n_features:
         return None
-    return (min(300, max(64, 2 * n_features)),), max(1, n_features // 2)
+    return _one_hidden_layer(n_features), max(1, n_features // 2)
