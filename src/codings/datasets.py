@@ -732,12 +732,18 @@ def read_user_file(path: str | os.PathLike) -> UserFile:
     X = load_array(path)  # and its errors: an unknown type, a missing or empty file
     header = csv_header(path) if suffix == ".csv" else None
     if header and header[0] == "" and X.shape[1] > 1 and is_row_index(X[:, 0]):
-        note = (
-            "dropped the first column, which has no name and counts the rows (0, 1, 2, ...): "
-            "a row index written with the table (pandas' to_csv without index=False)"
+        return UserFile(
+            np.ascontiguousarray(X[:, 1:]), columns=list(header[1:]), note=ROW_INDEX_NOTE
         )
-        return UserFile(np.ascontiguousarray(X[:, 1:]), columns=list(header[1:]), note=note)
     return UserFile(X, columns=list(header) if header else None)
+
+
+# What reading a CSV file says when it drops such a column (read_user_file, and the table
+# model's reader in codings.tablecli).
+ROW_INDEX_NOTE = (
+    "dropped the first column, which has no name and counts the rows (0, 1, 2, ...): "
+    "a row index written with the table (pandas' to_csv without index=False)"
+)
 
 
 def is_row_index(values) -> bool:

@@ -56,16 +56,11 @@ def read_csv(path: str | Path):
         raise ValueError(f"{path}: the file has a header but no rows")
     first = df.columns[0]
     if str(first).startswith("Unnamed: 0") and len(df.columns) > 1:
-        from .datasets import is_row_index
+        from .datasets import ROW_INDEX_NOTE, is_row_index
 
         col = df[first]
         if pd.api.types.is_numeric_dtype(col) and is_row_index(col.to_numpy(np.float64)):
-            print(
-                f"codings: note: {path}: dropped the first column, which has no name and counts "
-                "the rows: a row index written with the table (pandas' to_csv without "
-                "index=False)",
-                file=sys.stderr,
-            )
+            print(f"codings: note: {path}: {ROW_INDEX_NOTE}", file=sys.stderr)
             df = df.drop(columns=first)
     return df
 
