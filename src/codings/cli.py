@@ -488,7 +488,7 @@ def cmd_train(args) -> int:
         return 0  # rank 0 alone writes the model, history and figures, and reports
     final = evaluate(model, Xv if len(Xv) else X, seed=args.seed)  # a VAE's draws too
     _check_finite(final)
-    baselines, late = check_model(model, X, Xv, model_mse=final.get("mse"), losses=final)
+    baselines, late = check_model(model, X, Xv, losses=final)
     _print_warnings(late)
     findings += late
     meta = {

@@ -157,8 +157,8 @@ def check_model(
     model_mse : float, optional
         The model's per-feature MSE on ``X_val``, if already known (``evaluate(...)["mse"]``).
     losses : dict, optional
-        ``evaluate(model, X_val)``, if already known: a table model's loss parts are read
-        from it.
+        ``evaluate(model, X_val)``, if already known: the model's MSE (when ``model_mse`` is
+        not given) or a table model's loss parts are read from it.
 
     Returns
     -------
@@ -174,6 +174,8 @@ def check_model(
         return {}, []
     if getattr(model, "output", None) == "table":  # rows of codes and flags: not their MSE
         return _table_baselines(model, X_train, X_eval, losses)
+    if model_mse is None and losses is not None:
+        model_mse = losses.get("mse")
     if model_mse is None:
         model_mse = evaluate(model, X_eval)["mse"]
     mu = _mean(X_train)  # (D,)
